@@ -9,7 +9,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Sentinel errors, checked with errors.Is.
@@ -22,6 +29,22 @@ var (
 	// ErrLocked: another process holds the database file.
 	ErrLocked = errors.New("database in use by another process")
 )
+
+// ConflictError is the error Transition returns when the request is not in
+// one of the accepted states. It matches ErrConflict with errors.Is, and
+// errors.As gives the state the request is actually in.
+type ConflictError struct {
+	ID    string // the request
+	State State  // its current state
+}
+
+// Error says which request is in which state.
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("request %s is %s: %v", e.ID, e.State, ErrConflict)
+}
+
+// Unwrap makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Unwrap() error { return ErrConflict }
 
 // State is a request's place in its life cycle.
 type State string
@@ -132,96 +155,600 @@ type Options struct {
 	// LockTimeout is how long Open waits for another process to release the
 	// file before failing with ErrLocked; zero means one second.
 	LockTimeout time.Duration
-	// Now is the clock for audit and outbox timestamps; nil means time.Now.
+	// Now is the clock for the timestamps the store fills in (audit events,
+	// outbox items, a new request's CreatedAt) and for FirstSeen's expiry;
+	// nil means time.Now.
 	Now func() time.Time
 }
 
+// DefaultLockTimeout is how long Open waits for the file lock when
+// Options.LockTimeout is zero.
+const DefaultLockTimeout = time.Second
+
+// schemaVersion is the layout written to the meta bucket; Open refuses a
+// file written by a newer layout.
+const schemaVersion = 1
+
+// Bucket names. The due index and the two secondary indexes are kept in step
+// with their primary bucket in the same transaction.
+var (
+	bucketRequests      = []byte("requests")       // id → JSON Request
+	bucketRequestsBySeq = []byte("requests_order") // 8-byte creation sequence → id
+	bucketDue           = []byte("due")            // 8-byte DueAt nanos + id → nothing
+	bucketAudit         = []byte("audit")          // 8-byte seq → JSON Event
+	bucketOutbox        = []byte("outbox")         // 8-byte id → JSON OutboxItem
+	bucketConversations = []byte("conversations")  // key → raw reference
+	bucketSeen          = []byte("seen")           // delivery id → 8-byte first-seen nanos
+	bucketSeenByTime    = []byte("seen_order")     // 8-byte first-seen nanos + delivery id → nothing
+	bucketMeta          = []byte("meta")           // "schema" → version
+
+	allBuckets = [][]byte{bucketRequests, bucketRequestsBySeq, bucketDue, bucketAudit,
+		bucketOutbox, bucketConversations, bucketSeen, bucketSeenByTime, bucketMeta}
+
+	keySchema = []byte("schema")
+)
+
+// seenPruneBatch bounds how many expired delivery ids one FirstSeen call
+// deletes, so a call never does unbounded work.
+const seenPruneBatch = 100
+
 // Store is an open database. It is safe for concurrent use.
-type Store struct{}
+type Store struct {
+	db   *bolt.DB
+	path string
+	now  func() time.Time
+}
 
 // Open opens or creates the database at path with mode 0600. When another
 // process holds it, Open fails within Options.LockTimeout with an error
 // wrapping ErrLocked that names the file.
-func Open(path string, opts Options) (*Store, error) { panic("not implemented") }
+//
+// A file Open creates gets mode 0600 whatever the umask; the mode of an
+// existing file is left alone. Open fails if the file was written by a newer
+// version of the store.
+func Open(path string, opts Options) (*Store, error) {
+	timeout := opts.LockTimeout
+	if timeout <= 0 {
+		timeout = DefaultLockTimeout
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, OpenFile: openFile})
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: %w (is another c2bot running?)", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(keySchema); v != nil {
+			n, err := strconv.Atoi(string(v))
+			if err != nil {
+				return fmt.Errorf("bad schema version %q", v)
+			}
+			if n > schemaVersion {
+				return fmt.Errorf("schema version %d is newer than this build supports (%d)", n, schemaVersion)
+			}
+		}
+		return meta.Put(keySchema, []byte(strconv.Itoa(schemaVersion)))
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return &Store{db: db, path: path, now: now}, nil
+}
+
+// openFile is bbolt's file opener. When it creates the file it sets mode
+// 0600 explicitly, so an unusual umask cannot leave it unreadable or wider.
+func openFile(name string, flag int, perm os.FileMode) (*os.File, error) {
+	if flag&os.O_CREATE != 0 {
+		f, err := os.OpenFile(name, flag|os.O_EXCL, perm)
+		if err == nil {
+			if err := f.Chmod(0o600); err != nil {
+				_ = f.Close()
+				return nil, err
+			}
+			return f, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return nil, err
+		}
+		flag &^= os.O_CREATE
+	}
+	return os.OpenFile(name, flag, perm)
+}
 
 // Close closes the database.
-func (s *Store) Close() error { panic("not implemented") }
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Path returns the file the store was opened on.
+func (s *Store) Path() string { return s.path }
 
 // Create stores a new request, assigning its ID ("r-<sequence>"), together
-// with ch, and returns it.
+// with ch, and returns it. Any ID the caller set is replaced. State and
+// Tenant are required; a zero CreatedAt is set to now. Audit events without
+// a RequestID or Tenant get the request's.
 func (s *Store) Create(ctx context.Context, r Request, ch Changes) (Request, error) {
-	panic("not implemented")
+	if err := ctx.Err(); err != nil {
+		return Request{}, err
+	}
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = s.now()
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		r, err = s.create(tx, r, ch)
+		return err
+	})
+	if err != nil {
+		return Request{}, fmt.Errorf("create request: %w", err)
+	}
+	return r, nil
+}
+
+// create is Create inside an open write transaction.
+func (s *Store) create(tx *bolt.Tx, r Request, ch Changes) (Request, error) {
+	if err := validRequest(&r); err != nil {
+		return Request{}, err
+	}
+	reqs := tx.Bucket(bucketRequests)
+	seq, err := reqs.NextSequence()
+	if err != nil {
+		return Request{}, err
+	}
+	r.ID = "r-" + strconv.FormatUint(seq, 10)
+	if reqs.Get([]byte(r.ID)) != nil {
+		return Request{}, fmt.Errorf("request %s already exists", r.ID)
+	}
+	if err := tx.Bucket(bucketRequestsBySeq).Put(u64Key(seq), []byte(r.ID)); err != nil {
+		return Request{}, err
+	}
+	if err := putRequest(tx, &r); err != nil {
+		return Request{}, err
+	}
+	if err := putDue(tx, r.ID, r.DueAt); err != nil {
+		return Request{}, err
+	}
+	if err := s.applyChanges(tx, &r, ch); err != nil {
+		return Request{}, err
+	}
+	return r, nil
 }
 
 // Get returns the request with that id, or ErrNotFound.
-func (s *Store) Get(ctx context.Context, id string) (Request, error) { panic("not implemented") }
+func (s *Store) Get(ctx context.Context, id string) (Request, error) {
+	if err := ctx.Err(); err != nil {
+		return Request{}, err
+	}
+	var r Request
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		r, err = getRequest(tx, id)
+		return err
+	})
+	if err != nil {
+		return Request{}, err
+	}
+	return r, nil
+}
 
 // Transition loads request id and, only when its state is one of from, calls
 // fn to change it; the result, the due-time index and whatever fn added to
 // ch are committed in one transaction. It returns ErrNotFound, ErrConflict
-// (wrapping the current state) when the state is not in from, or fn's error
-// (nothing is written then). The returned request is the committed one.
+// (as a *ConflictError naming the current state) when the state is not in
+// from, or fn's error (nothing is written then). The returned request is the
+// committed one.
+//
+// fn runs inside the write transaction, which blocks every other writer: it
+// must decide from the request alone and must not do I/O or call the Store.
+// It cannot change the request's ID. Audit events it adds without a
+// RequestID or Tenant get the request's.
 func (s *Store) Transition(ctx context.Context, id string, from []State, fn func(r *Request, ch *Changes) error) (Request, error) {
-	panic("not implemented")
+	if err := ctx.Err(); err != nil {
+		return Request{}, err
+	}
+	if len(from) == 0 {
+		return Request{}, fmt.Errorf("transition %s: no from states given", id)
+	}
+	var out Request
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		r, err := getRequest(tx, id)
+		if err != nil {
+			return err
+		}
+		if !stateIn(r.State, from) {
+			return &ConflictError{ID: id, State: r.State}
+		}
+		oldDue := r.DueAt
+		var ch Changes
+		if err := fn(&r, &ch); err != nil {
+			return err
+		}
+		r.ID = id
+		if err := validRequest(&r); err != nil {
+			return fmt.Errorf("request %s: %w", id, err)
+		}
+		if err := delDue(tx, id, oldDue); err != nil {
+			return err
+		}
+		if err := putDue(tx, id, r.DueAt); err != nil {
+			return err
+		}
+		if err := putRequest(tx, &r); err != nil {
+			return err
+		}
+		if err := s.applyChanges(tx, &r, ch); err != nil {
+			return err
+		}
+		out = r
+		return nil
+	})
+	if err != nil {
+		return Request{}, err
+	}
+	return out, nil
 }
 
 // List returns requests, newest first, whose state is in states (all when
 // states is empty), at most limit of them (all when limit <= 0).
 func (s *Store) List(ctx context.Context, limit int, states ...State) ([]Request, error) {
-	panic("not implemented")
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []Request
+	err := s.db.View(func(tx *bolt.Tx) error {
+		reqs := tx.Bucket(bucketRequests)
+		c := tx.Bucket(bucketRequestsBySeq).Cursor()
+		for k, id := c.Last(); k != nil; k, id = c.Prev() {
+			v := reqs.Get(id)
+			if v == nil {
+				continue // cannot happen: both are written together
+			}
+			var r Request
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("decode request %s: %w", id, err)
+			}
+			if len(states) > 0 && !stateIn(r.State, states) {
+				continue
+			}
+			out = append(out, r)
+			if limit > 0 && len(out) >= limit {
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list requests: %w", err)
+	}
+	return out, nil
 }
 
 // Due returns the requests whose DueAt is not after now, earliest first.
-func (s *Store) Due(ctx context.Context, now time.Time) ([]Request, error) { panic("not implemented") }
+func (s *Store) Due(ctx context.Context, now time.Time) ([]Request, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	limit := timeKey(now)
+	var out []Request
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketDue).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if len(k) < 8 {
+				continue
+			}
+			if string(k[:8]) > string(limit) {
+				break
+			}
+			r, err := getRequest(tx, string(k[8:]))
+			if errors.Is(err, ErrNotFound) {
+				continue // cannot happen: both are written together
+			}
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("due requests: %w", err)
+	}
+	return out, nil
+}
 
 // NextDue returns the earliest DueAt of any request; ok is false when none is due ever.
 func (s *Store) NextDue(ctx context.Context) (at time.Time, ok bool, err error) {
-	panic("not implemented")
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, false, err
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bucketDue).Cursor().First()
+		if len(k) >= 8 {
+			at, ok = keyTime(k[:8]), true
+		}
+		return nil
+	})
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("next due: %w", err)
+	}
+	return at, ok, nil
 }
 
 // Audit returns the last limit events, oldest first (all when limit <= 0),
 // optionally only those of one request.
 func (s *Store) Audit(ctx context.Context, limit int, requestID string) ([]Event, error) {
-	panic("not implemented")
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []Event
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketAudit).Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			var e Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode event %x: %w", k, err)
+			}
+			if requestID != "" && e.RequestID != requestID {
+				continue
+			}
+			out = append(out, e)
+			if limit > 0 && len(out) >= limit {
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read audit: %w", err)
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, nil
 }
 
-// AppendAudit records events outside a transition.
-func (s *Store) AppendAudit(ctx context.Context, events ...Event) error { panic("not implemented") }
+// AppendAudit records events outside a transition. Each needs an Action; a
+// zero At is set to now.
+func (s *Store) AppendAudit(ctx context.Context, events ...Event) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, e := range events {
+			if err := s.putEvent(tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("append audit: %w", err)
+	}
+	return nil
+}
 
-// Enqueue adds outbox items outside a transition.
-func (s *Store) Enqueue(ctx context.Context, items ...OutboxItem) error { panic("not implemented") }
+// Enqueue adds outbox items outside a transition. Each needs a Platform;
+// a zero CreatedAt is set to now and a zero NextAttempt to CreatedAt.
+func (s *Store) Enqueue(ctx context.Context, items ...OutboxItem) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, it := range items {
+			if err := s.putOutbox(tx, it); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("enqueue: %w", err)
+	}
+	return nil
+}
 
 // OutboxReady returns up to limit items whose NextAttempt is not after now, oldest first.
+// A limit <= 0 means no limit.
 func (s *Store) OutboxReady(ctx context.Context, now time.Time, limit int) ([]OutboxItem, error) {
-	panic("not implemented")
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []OutboxItem
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return forEachOutbox(tx, func(it OutboxItem) bool {
+			if !it.NextAttempt.After(now) {
+				out = append(out, it)
+			}
+			return limit <= 0 || len(out) < limit
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("outbox ready: %w", err)
+	}
+	return out, nil
 }
 
 // OutboxNext returns the earliest NextAttempt in the outbox; ok is false when it is empty.
 func (s *Store) OutboxNext(ctx context.Context) (at time.Time, ok bool, err error) {
-	panic("not implemented")
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, false, err
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		return forEachOutbox(tx, func(it OutboxItem) bool {
+			if !ok || it.NextAttempt.Before(at) {
+				at, ok = it.NextAttempt, true
+			}
+			return true
+		})
+	})
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("outbox next: %w", err)
+	}
+	return at, ok, nil
 }
 
 // OutboxDone removes a delivered item. Removing an absent item is not an error.
-func (s *Store) OutboxDone(ctx context.Context, id uint64) error { panic("not implemented") }
+func (s *Store) OutboxDone(ctx context.Context, id uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketOutbox).Delete(u64Key(id))
+	})
+	if err != nil {
+		return fmt.Errorf("outbox done %d: %w", id, err)
+	}
+	return nil
+}
 
-// OutboxRetry records a failed attempt and when to try again.
+// OutboxRetry records a failed attempt and when to try again: it increments
+// Attempts and sets NextAttempt and LastError. It returns ErrNotFound when
+// the item is gone.
 func (s *Store) OutboxRetry(ctx context.Context, id uint64, next time.Time, lastErr string) error {
-	panic("not implemented")
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketOutbox)
+		v := b.Get(u64Key(id))
+		if v == nil {
+			return ErrNotFound
+		}
+		var it OutboxItem
+		if err := json.Unmarshal(v, &it); err != nil {
+			return fmt.Errorf("decode: %w", err)
+		}
+		it.Attempts++
+		it.NextAttempt = next
+		it.LastError = lastErr
+		return putJSON(b, u64Key(id), it)
+	})
+	if err != nil {
+		return fmt.Errorf("outbox retry %d: %w", id, err)
+	}
+	return nil
 }
 
 // PutConversation stores the latest reference for a conversation key.
 func (s *Store) PutConversation(ctx context.Context, key string, ref json.RawMessage) error {
-	panic("not implemented")
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if key == "" {
+		return errors.New("put conversation: empty key")
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketConversations).Put([]byte(key), ref)
+	})
+	if err != nil {
+		return fmt.Errorf("put conversation %s: %w", key, err)
+	}
+	return nil
 }
 
 // Conversation returns the reference stored for key, or ErrNotFound.
 func (s *Store) Conversation(ctx context.Context, key string) (json.RawMessage, error) {
-	panic("not implemented")
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out json.RawMessage
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketConversations).Get([]byte(key))
+		if v == nil {
+			return ErrNotFound
+		}
+		out = append(json.RawMessage(nil), v...)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("conversation %s: %w", key, err)
+	}
+	return out, nil
 }
 
 // FirstSeen records a delivery id and reports whether it was new. Ids older
 // than ttl are forgotten, so the bucket stays small. A redelivered Slack
 // event or Teams activity returns false and is dropped.
+//
+// An id seen no longer than ttl ago is a duplicate; one seen longer ago
+// counts as new again. Each call also deletes up to 100 expired ids. The id
+// must not be empty and ttl must be positive.
 func (s *Store) FirstSeen(ctx context.Context, id string, ttl time.Duration) (bool, error) {
-	panic("not implemented")
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if id == "" {
+		return false, errors.New("first seen: empty delivery id")
+	}
+	if ttl <= 0 {
+		return false, fmt.Errorf("first seen: ttl must be positive, got %s", ttl)
+	}
+	now := s.now()
+	cutoff := timeKey(now.Add(-ttl))
+	var first bool
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		seen := tx.Bucket(bucketSeen)
+		byTime := tx.Bucket(bucketSeenByTime)
+		key := []byte(id)
+		if v := seen.Get(key); len(v) == 8 {
+			if string(v) >= string(cutoff) {
+				return nil // seen within ttl: a duplicate
+			}
+			if err := byTime.Delete(append(append([]byte(nil), v...), key...)); err != nil {
+				return err
+			}
+		}
+		first = true
+		if err := seen.Put(key, timeKey(now)); err != nil {
+			return err
+		}
+		if err := byTime.Put(append(timeKey(now), key...), nil); err != nil {
+			return err
+		}
+		return pruneSeen(seen, byTime, cutoff)
+	})
+	if err != nil {
+		return false, fmt.Errorf("first seen %s: %w", id, err)
+	}
+	return first, nil
+}
+
+// pruneSeen deletes up to seenPruneBatch delivery ids first seen before
+// cutoff, oldest first.
+func pruneSeen(seen, byTime *bolt.Bucket, cutoff []byte) error {
+	c := byTime.Cursor()
+	var old [][]byte
+	for k, _ := c.First(); k != nil && len(old) < seenPruneBatch; k, _ = c.Next() {
+		if len(k) < 8 || string(k[:8]) >= string(cutoff) {
+			break
+		}
+		old = append(old, append([]byte(nil), k...))
+	}
+	for _, k := range old {
+		if err := byTime.Delete(k); err != nil {
+			return err
+		}
+		// Only forget the id if this entry is still its latest sighting.
+		if v := seen.Get(k[8:]); string(v) == string(k[:8]) {
+			if err := seen.Delete(k[8:]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
