@@ -1,0 +1,631 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/c2bot/c2bot/bot"
+	"github.com/c2bot/c2bot/store"
+	"github.com/c2bot/c2bot/tenant"
+)
+
+// commandTable is the router: one entry per verb, in help order.
+func commandTable() []command {
+	return []command{
+		{verb: "diagnose", usage: "diagnose [tenant] [--account upn] [--product backup|migration --version X.Y] [--since 24h]",
+			summary: "find what blocks the tool's sign-ins, with evidence", run: (*Core).diagnose},
+		{verb: "fix", usage: `fix [tenant] [--for 8h] [--reason "…"]`,
+			summary: "ask for a temporary change; an approver must approve it", run: (*Core).fix},
+		{verb: "approve", usage: "approve <id>", summary: "approve a request (approvers only)", run: (*Core).approve},
+		{verb: "deny", usage: "deny <id>", summary: "deny a request (approvers only)", run: (*Core).deny},
+		{verb: "status", usage: "status [id]", summary: "open requests, or one request in detail", run: (*Core).status},
+		{verb: "revert", usage: "revert <id>", summary: "put the settings back now", run: (*Core).revertNow},
+		{verb: "extend", usage: `extend <id> <duration> [--reason "…"]`, summary: "keep a change longer (needs approval again)", run: (*Core).extend},
+		{verb: "cancel", usage: "cancel <id>", summary: "withdraw a request that is not approved yet", run: (*Core).cancel},
+		{verb: "signins", usage: "signins [tenant] [--account upn] [--since 24h]", summary: "the tool's recent sign-ins and why they failed", run: (*Core).signins},
+		{verb: "audit", usage: "audit [id]", summary: "what c2bot did, and who asked", run: (*Core).audit},
+		{verb: "help", usage: "help", summary: "this list", run: (*Core).help},
+	}
+}
+
+// resolveTenant picks the tenant for a command: a leading positional word
+// naming a tenant, else the channel's binding, else the only tenant. It also
+// enforces the channel allow-list.
+func (c *Core) resolveTenant(cmd bot.Command, a *args) (*TenantConfig, error) {
+	bound, isBound := c.byConv[cmd.Conv.Key()]
+	var named string
+	if len(a.pos) > 0 {
+		if _, ok := c.tenants[strings.ToLower(a.pos[0])]; ok {
+			named = strings.ToLower(a.pos[0])
+			a.pos = a.pos[1:]
+		}
+	}
+	switch {
+	case isBound && named != "" && named != bound:
+		return nil, userErrorf("This channel is bound to tenant %s; %s cannot be managed from here.", bound, named)
+	case isBound:
+		return c.tenants[bound], nil
+	case named != "":
+		if len(c.tenants[named].Channels) > 0 {
+			return nil, userErrorf("Tenant %s is managed only from its own channels.", named)
+		}
+		return c.tenants[named], nil
+	case len(c.order) == 1 && len(c.tenants[c.order[0]].Channels) == 0:
+		return c.tenants[c.order[0]], nil
+	case len(c.byConv) > 0 && !c.anyUnbound():
+		return nil, userErrorf("c2bot does not take commands in this channel. Use a channel bound to a tenant.")
+	}
+	return nil, userErrorf("Which tenant? Name one of: %s.", strings.Join(c.tenantNames(), ", "))
+}
+
+// anyUnbound reports whether some tenant has no channel binding.
+func (c *Core) anyUnbound() bool {
+	for _, t := range c.tenants {
+		if len(t.Channels) == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// requestTenant checks that a request may be handled from this channel.
+func (c *Core) requestTenant(cmd bot.Command, r store.Request) (*TenantConfig, error) {
+	t, ok := c.tenants[r.Tenant]
+	if !ok {
+		return nil, userErrorf("Request %s belongs to tenant %s, which is no longer configured.", r.ID, r.Tenant)
+	}
+	if bound, isBound := c.byConv[cmd.Conv.Key()]; isBound && bound != t.Name {
+		return nil, userErrorf("Request %s is for tenant %s; this channel manages %s.", r.ID, t.Name, bound)
+	}
+	if !isBoundAny(c, cmd) && len(t.Channels) > 0 {
+		return nil, userErrorf("Request %s can be handled only from tenant %s's channels.", r.ID, t.Name)
+	}
+	return t, nil
+}
+
+func isBoundAny(c *Core, cmd bot.Command) bool {
+	_, ok := c.byConv[cmd.Conv.Key()]
+	return ok
+}
+
+func (c *Core) target(t *TenantConfig, a args) (tenant.Target, error) {
+	tg := tenant.Target{Account: t.ToolAccount, Product: t.Product, Version: t.Version}
+	if v, ok := a.flags["account"]; ok {
+		tg.Account = v
+	}
+	if v, ok := a.flags["product"]; ok {
+		v = strings.ToLower(v)
+		if v != "backup" && v != "migration" {
+			return tg, userErrorf("--product must be backup or migration, not %q.", v)
+		}
+		tg.Product = v
+	}
+	if v, ok := a.flags["version"]; ok {
+		tg.Version = v
+	}
+	if v, ok := a.flags["since"]; ok {
+		d, err := ParseDuration(v)
+		if err != nil {
+			return tg, userErrorf("--since: %v", err)
+		}
+		if d > 30*24*time.Hour {
+			return tg, userErrorf("--since can reach back 30 days at most.")
+		}
+		tg.Since = d
+	}
+	return tg, nil
+}
+
+func (c *Core) diagnose(ctx context.Context, cmd bot.Command, a args) error {
+	if err := a.only("account", "product", "version", "since"); err != nil {
+		return userErrorf("%v", err)
+	}
+	t, err := c.resolveTenant(cmd, &a)
+	if err != nil {
+		return err
+	}
+	if len(a.pos) > 0 {
+		return userErrorf("Unexpected %q. Usage: %s", a.pos[0], c.commands["diagnose"].usage)
+	}
+	tg, err := c.target(t, a)
+	if err != nil {
+		return err
+	}
+	rep, err := t.Client.Diagnose(ctx, tg)
+	if err != nil {
+		return fmt.Errorf("diagnose %s: %w", t.Name, err)
+	}
+	c.audit1(ctx, store.Event{Actor: cmd.User.ID, Action: "diagnosed", Tenant: t.Name,
+		Detail: fmt.Sprintf("%d findings, %d changes proposed", len(rep.Findings), len(rep.Plan))})
+	_, err = c.reply(ctx, cmd, renderReport(t.Name, tg, rep))
+	return err
+}
+
+func (c *Core) fix(ctx context.Context, cmd bot.Command, a args) error {
+	if err := a.only("for", "reason", "account"); err != nil {
+		return userErrorf("%v", err)
+	}
+	t, err := c.resolveTenant(cmd, &a)
+	if err != nil {
+		return err
+	}
+	if len(a.pos) > 0 {
+		return userErrorf("Unexpected %q. Usage: %s (quote a reason with spaces).", a.pos[0], c.commands["fix"].usage)
+	}
+	dur := c.cfg.DefaultDuration
+	if v, ok := a.flags["for"]; ok {
+		if dur, err = c.checkDuration(v); err != nil {
+			return err
+		}
+	}
+	reason := strings.TrimSpace(a.flags["reason"])
+	if len(reason) > 500 {
+		return userErrorf("The reason is too long (%d characters; 500 at most).", len(reason))
+	}
+	tg, err := c.target(t, a)
+	if err != nil {
+		return err
+	}
+	rep, err := t.Client.Diagnose(ctx, tg)
+	if err != nil {
+		return fmt.Errorf("diagnose %s: %w", t.Name, err)
+	}
+	if len(rep.Plan) == 0 {
+		_, err := c.reply(ctx, cmd, bot.Message{Title: "Nothing to change in " + t.Name,
+			Text: "No setting c2bot can change is blocking the tool. `diagnose` shows the details."})
+		return err
+	}
+	items, _ := json.Marshal(rep.Plan)
+	conv, _ := json.Marshal(cmd.Conv)
+	now := c.now()
+	r := store.Request{
+		Tenant: t.Name, State: store.Pending,
+		Requester: person(cmd.User), Reason: reason, Duration: dur,
+		CreatedAt: now, ExpiresAt: now.Add(c.cfg.ApprovalTTL), DueAt: now.Add(c.cfg.ApprovalTTL),
+		Items: items, Conv: conv,
+	}
+	r, err = c.cfg.Store.Create(ctx, r, store.Changes{
+		Audit: []store.Event{{Actor: cmd.User.ID, Action: "requested", Tenant: t.Name,
+			Detail: fmt.Sprintf("for %s: %s", humanDuration(dur), describeItems(rep.Plan))}},
+	})
+	if err != nil {
+		return fmt.Errorf("create request: %w", err)
+	}
+	c.observe("requested")
+	c.wake()
+	return c.postCard(ctx, r, cmd.Conv, renderCard(r, c.cardInfo(r)))
+}
+
+// postCard posts a request's approval card and remembers where it is; when
+// the post fails it goes to the outbox, so the request is never lost.
+func (c *Core) postCard(ctx context.Context, r store.Request, conv bot.Conversation, msg bot.Message) error {
+	s, err := c.sender(conv.Platform)
+	if err == nil {
+		var ref bot.MessageRef
+		if ref, err = s.Post(ctx, conv, msg); err == nil {
+			return c.saveCard(ctx, r.ID, ref)
+		}
+	}
+	c.log.WarnContext(ctx, "approval card not posted; queued", "request", r.ID, "err", err)
+	return c.enqueue(ctx, delivery{Kind: deliverCard, RequestID: r.ID, Conv: conv, Msg: msg})
+}
+
+// saveCard stores the card reference on the request, whatever its state.
+func (c *Core) saveCard(ctx context.Context, id string, ref bot.MessageRef) error {
+	raw, _ := json.Marshal(ref)
+	_, err := c.cfg.Store.Transition(ctx, id, allStates, func(r *store.Request, _ *store.Changes) error {
+		r.Card = raw
+		return nil
+	})
+	return err
+}
+
+func (c *Core) checkDuration(v string) (time.Duration, error) {
+	d, err := ParseDuration(v)
+	if err != nil {
+		return 0, userErrorf("%v", err)
+	}
+	if d < c.cfg.MinDuration || d > c.cfg.MaxDuration {
+		return 0, userErrorf("The window must be between %s and %s (got %s).",
+			humanDuration(c.cfg.MinDuration), humanDuration(c.cfg.MaxDuration), humanDuration(d))
+	}
+	return d, nil
+}
+
+// oneID reads the single request id of approve, deny, cancel, revert.
+func oneID(a args, usage string) (string, error) {
+	if len(a.pos) != 1 {
+		return "", userErrorf("Usage: %s", usage)
+	}
+	return strings.ToLower(a.pos[0]), nil
+}
+
+// canApprove says whether user may approve r, and if not, why.
+func (c *Core) canApprove(t *TenantConfig, r store.Request, user bot.User) error {
+	if !slices.Contains(t.Approvers, user.ID) {
+		return userErrorf("You are not an approver for %s, so %s was left as it is. Approvers: %s.",
+			t.Name, r.ID, approverList(t.Approvers))
+	}
+	if r.Requester.ID == user.ID && !t.AllowSelfApproval {
+		return userErrorf("You asked for %s yourself; another approver must approve it.", r.ID)
+	}
+	return nil
+}
+
+func approverList(ids []string) string {
+	if len(ids) == 0 {
+		return "none configured"
+	}
+	return strings.Join(ids, ", ")
+}
+
+func (c *Core) approve(ctx context.Context, cmd bot.Command, a args) error {
+	if err := a.only(); err != nil {
+		return userErrorf("%v", err)
+	}
+	id, err := oneID(a, c.commands["approve"].usage)
+	if err != nil {
+		return err
+	}
+	r, err := c.cfg.Store.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	t, err := c.requestTenant(cmd, r)
+	if err != nil {
+		return err
+	}
+	if err := c.canApprove(t, r, cmd.User); err != nil {
+		return err
+	}
+	if r.State != store.Pending {
+		return userErrorf("%s is already %s; nothing was changed.", r.ID, stateWord(r.State))
+	}
+	if !c.now().Before(r.ExpiresAt) {
+		c.expire(ctx, r.ID)
+		return userErrorf("%s expired before it was approved; ask again with `fix`.", r.ID)
+	}
+	now := c.now()
+	r, err = c.cfg.Store.Transition(ctx, id, []store.State{store.Pending}, func(r *store.Request, ch *store.Changes) error {
+		if !now.Before(r.ExpiresAt) {
+			return userErrorf("%s expired before it was approved; ask again with `fix`.", r.ID)
+		}
+		r.State = store.Approved
+		r.Approver = person(cmd.User)
+		r.DecidedAt = now
+		// Until the apply starts, the lease makes an interrupted approval visible to the scheduler.
+		r.DueAt = now.Add(c.cfg.ApplyLease)
+		ch.Audit = append(ch.Audit, store.Event{Actor: cmd.User.ID, Action: "approved"})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c.observe("approved")
+	if r.ParentID != "" {
+		return c.applyExtension(ctx, r)
+	}
+	c.updateCard(ctx, r, "")
+	c.apply(ctx, r)
+	return nil
+}
+
+func (c *Core) deny(ctx context.Context, cmd bot.Command, a args) error {
+	if err := a.only(); err != nil {
+		return userErrorf("%v", err)
+	}
+	id, err := oneID(a, c.commands["deny"].usage)
+	if err != nil {
+		return err
+	}
+	r, err := c.cfg.Store.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	t, err := c.requestTenant(cmd, r)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(t.Approvers, cmd.User.ID) {
+		return userErrorf("You are not an approver for %s, so %s was left as it is.", t.Name, r.ID)
+	}
+	if r.State != store.Pending {
+		return userErrorf("%s is already %s; nothing was changed.", r.ID, stateWord(r.State))
+	}
+	now := c.now()
+	r, err = c.cfg.Store.Transition(ctx, id, []store.State{store.Pending}, func(r *store.Request, ch *store.Changes) error {
+		r.State = store.Denied
+		r.Approver = person(cmd.User)
+		r.DecidedAt = now
+		r.DueAt = time.Time{}
+		ch.Audit = append(ch.Audit, store.Event{Actor: cmd.User.ID, Action: "denied"})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c.observe("denied")
+	c.updateCard(ctx, r, "")
+	return nil
+}
+
+func (c *Core) cancel(ctx context.Context, cmd bot.Command, a args) error {
+	if err := a.only(); err != nil {
+		return userErrorf("%v", err)
+	}
+	id, err := oneID(a, c.commands["cancel"].usage)
+	if err != nil {
+		return err
+	}
+	r, err := c.cfg.Store.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	t, err := c.requestTenant(cmd, r)
+	if err != nil {
+		return err
+	}
+	if r.Requester.ID != cmd.User.ID && !slices.Contains(t.Approvers, cmd.User.ID) {
+		return userErrorf("Only %s or an approver can cancel %s.", r.Requester.Name, r.ID)
+	}
+	if r.State != store.Pending {
+		if r.State == store.Applied {
+			return userErrorf("%s is already applied; use `revert %s` to put the settings back now.", r.ID, r.ID)
+		}
+		return userErrorf("%s is already %s; nothing was changed.", r.ID, stateWord(r.State))
+	}
+	r, err = c.cfg.Store.Transition(ctx, id, []store.State{store.Pending}, func(r *store.Request, ch *store.Changes) error {
+		r.State = store.Cancelled
+		r.DueAt = time.Time{}
+		r.DecidedAt = c.now()
+		ch.Audit = append(ch.Audit, store.Event{Actor: cmd.User.ID, Action: "cancelled"})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c.observe("cancelled")
+	c.updateCard(ctx, r, "")
+	return nil
+}
+
+func (c *Core) revertNow(ctx context.Context, cmd bot.Command, a args) error {
+	if err := a.only(); err != nil {
+		return userErrorf("%v", err)
+	}
+	id, err := oneID(a, c.commands["revert"].usage)
+	if err != nil {
+		return err
+	}
+	r, err := c.cfg.Store.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	t, err := c.requestTenant(cmd, r)
+	if err != nil {
+		return err
+	}
+	if r.Requester.ID != cmd.User.ID && !slices.Contains(t.Approvers, cmd.User.ID) {
+		return userErrorf("Only %s or an approver can revert %s early.", r.Requester.Name, r.ID)
+	}
+	switch r.State {
+	case store.Applied, store.RevertFailed:
+	case store.Reverting:
+		return userErrorf("%s is being reverted right now.", r.ID)
+	default:
+		return userErrorf("%s is %s; there is nothing to revert.", r.ID, stateWord(r.State))
+	}
+	c.audit1(ctx, store.Event{Actor: cmd.User.ID, Action: "revert_requested", RequestID: r.ID, Tenant: r.Tenant})
+	c.revert(ctx, r.ID, cmd.User.ID)
+	return nil
+}
+
+func (c *Core) extend(ctx context.Context, cmd bot.Command, a args) error {
+	if err := a.only("reason"); err != nil {
+		return userErrorf("%v", err)
+	}
+	if len(a.pos) != 2 {
+		return userErrorf("Usage: %s", c.commands["extend"].usage)
+	}
+	id := strings.ToLower(a.pos[0])
+	d, err := c.checkDuration(a.pos[1])
+	if err != nil {
+		return err
+	}
+	parent, err := c.cfg.Store.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if _, err := c.requestTenant(cmd, parent); err != nil {
+		return err
+	}
+	if parent.ParentID != "" {
+		return userErrorf("%s is an extension; extend %s instead.", parent.ID, parent.ParentID)
+	}
+	if parent.State != store.Applied {
+		return userErrorf("%s is %s; only an applied change can be extended.", parent.ID, stateWord(parent.State))
+	}
+	if total := parent.RevertAt.Add(d).Sub(parent.AppliedAt); total > c.cfg.MaxDuration {
+		return userErrorf("That would keep the change for %s in all; the maximum is %s.", humanDuration(total), humanDuration(c.cfg.MaxDuration))
+	}
+	conv, _ := json.Marshal(cmd.Conv)
+	now := c.now()
+	r := store.Request{
+		Tenant: parent.Tenant, State: store.Pending, ParentID: parent.ID,
+		Requester: person(cmd.User), Reason: strings.TrimSpace(a.flags["reason"]), Duration: d,
+		CreatedAt: now, ExpiresAt: now.Add(c.cfg.ApprovalTTL), DueAt: now.Add(c.cfg.ApprovalTTL),
+		Items: parent.Items, Conv: conv,
+	}
+	r, err = c.cfg.Store.Create(ctx, r, store.Changes{Audit: []store.Event{{Actor: cmd.User.ID, Action: "extension_requested",
+		Tenant: parent.Tenant, Detail: fmt.Sprintf("extend %s by %s", parent.ID, humanDuration(d))}}})
+	if err != nil {
+		return fmt.Errorf("create extension: %w", err)
+	}
+	c.observe("extension_requested")
+	c.wake()
+	return c.postCard(ctx, r, cmd.Conv, renderCard(r, c.cardInfo(r)))
+}
+
+// applyExtension moves the parent's revert time once an extension is approved.
+func (c *Core) applyExtension(ctx context.Context, ext store.Request) error {
+	var newAt time.Time
+	parent, err := c.cfg.Store.Transition(ctx, ext.ParentID, []store.State{store.Applied}, func(p *store.Request, ch *store.Changes) error {
+		newAt = p.RevertAt.Add(ext.Duration)
+		if newAt.Sub(p.AppliedAt) > c.cfg.MaxDuration {
+			return userErrorf("The extension would exceed the maximum window of %s; %s keeps its revert time.", humanDuration(c.cfg.MaxDuration), p.ID)
+		}
+		p.RevertAt = newAt
+		p.DueAt = newAt
+		p.Duration += ext.Duration
+		ch.Audit = append(ch.Audit, store.Event{Actor: ext.Approver.ID, Action: "extended",
+			Detail: fmt.Sprintf("by %s (%s); reverts at %s", humanDuration(ext.Duration), ext.ID, newAt.UTC().Format(time.RFC3339))})
+		return nil
+	})
+	final := store.Applied
+	note := ""
+	if err != nil {
+		final = store.Failed
+		note = ErrorMessage(err)
+	}
+	ext, err2 := c.cfg.Store.Transition(ctx, ext.ID, []store.State{store.Approved}, func(r *store.Request, ch *store.Changes) error {
+		r.State = final
+		r.DueAt = time.Time{}
+		r.AppliedAt = c.now()
+		r.RevertAt = newAt
+		r.LastError = note
+		return nil
+	})
+	if err2 != nil {
+		return err2
+	}
+	c.updateCard(ctx, ext, note)
+	if err != nil {
+		return err
+	}
+	c.updateCard(ctx, parent, "")
+	c.wake()
+	return nil
+}
+
+func (c *Core) status(ctx context.Context, cmd bot.Command, a args) error {
+	if err := a.only(); err != nil {
+		return userErrorf("%v", err)
+	}
+	if len(a.pos) == 1 {
+		r, err := c.cfg.Store.Get(ctx, strings.ToLower(a.pos[0]))
+		if err != nil {
+			return err
+		}
+		if _, err := c.requestTenant(cmd, r); err != nil {
+			return err
+		}
+		_, err = c.reply(ctx, cmd, renderCard(r, c.cardInfo(r)))
+		return err
+	}
+	if len(a.pos) > 1 {
+		return userErrorf("Usage: %s", c.commands["status"].usage)
+	}
+	open, err := c.cfg.Store.List(ctx, 0, store.Pending, store.Approved, store.Applying, store.Applied, store.Reverting, store.RevertFailed)
+	if err != nil {
+		return fmt.Errorf("list requests: %w", err)
+	}
+	var visible []store.Request
+	for _, r := range open {
+		if r.ParentID != "" && r.State != store.Pending {
+			continue // approved extensions live on in their parent
+		}
+		if _, err := c.requestTenant(cmd, r); err == nil {
+			visible = append(visible, r)
+		}
+	}
+	_, err = c.reply(ctx, cmd, renderStatus(visible, c.now()))
+	return err
+}
+
+func (c *Core) signins(ctx context.Context, cmd bot.Command, a args) error {
+	if err := a.only("account", "since"); err != nil {
+		return userErrorf("%v", err)
+	}
+	t, err := c.resolveTenant(cmd, &a)
+	if err != nil {
+		return err
+	}
+	if len(a.pos) > 0 {
+		return userErrorf("Unexpected %q. Usage: %s", a.pos[0], c.commands["signins"].usage)
+	}
+	tg, err := c.target(t, a)
+	if err != nil {
+		return err
+	}
+	if tg.Account == "" {
+		return userErrorf("Which account? Give --account upn (or configure the tool's account for %s).", t.Name)
+	}
+	since := tg.Since
+	if since == 0 {
+		since = 24 * time.Hour
+	}
+	sum, err := t.Client.SignIns(ctx, tg.Account, c.now().Add(-since))
+	if err != nil {
+		return fmt.Errorf("sign-ins %s: %w", t.Name, err)
+	}
+	_, err = c.reply(ctx, cmd, renderSignIns(t.Name, sum))
+	return err
+}
+
+func (c *Core) audit(ctx context.Context, cmd bot.Command, a args) error {
+	if err := a.only(); err != nil {
+		return userErrorf("%v", err)
+	}
+	id := ""
+	if len(a.pos) == 1 {
+		id = strings.ToLower(a.pos[0])
+		r, err := c.cfg.Store.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if _, err := c.requestTenant(cmd, r); err != nil {
+			return err
+		}
+	} else if len(a.pos) > 1 {
+		return userErrorf("Usage: %s", c.commands["audit"].usage)
+	}
+	events, err := c.cfg.Store.Audit(ctx, 200, id)
+	if err != nil {
+		return fmt.Errorf("read audit: %w", err)
+	}
+	var visible []store.Event
+	bound, isBound := c.byConv[cmd.Conv.Key()]
+	for _, e := range events {
+		if isBound && e.Tenant != "" && e.Tenant != bound {
+			continue
+		}
+		visible = append(visible, e)
+	}
+	if len(visible) > 20 {
+		visible = visible[len(visible)-20:]
+	}
+	_, err = c.reply(ctx, cmd, renderAudit(id, visible))
+	return err
+}
+
+func (c *Core) help(ctx context.Context, cmd bot.Command, a args) error {
+	_, err := c.reply(ctx, cmd, renderHelp(c.verbs(), c.cfg))
+	return err
+}
+
+func person(u bot.User) store.Person { return store.Person{ID: u.ID, Name: u.Name} }
+
+// audit1 records one event outside a transition; failures are logged.
+func (c *Core) audit1(ctx context.Context, e store.Event) {
+	if e.At.IsZero() {
+		e.At = c.now()
+	}
+	if err := c.cfg.Store.AppendAudit(ctx, e); err != nil {
+		c.log.ErrorContext(ctx, "audit not recorded", "action", e.Action, "err", err)
+	}
+	c.observe(e.Action)
+}

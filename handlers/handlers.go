@@ -1,0 +1,351 @@
+// Package handlers is c2bot's core: the command router and the use cases
+// (diagnose, request, approve and deny, apply, revert, status, extend), the
+// request state machine, the revert scheduler and the notification outbox
+// worker. It speaks bot types to the chat adapters and uses the tenant and
+// store packages through the small interfaces declared here.
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/c2bot/c2bot/bot"
+	"github.com/c2bot/c2bot/store"
+	"github.com/c2bot/c2bot/tenant"
+)
+
+// Tenant is what the core needs from one Microsoft 365 tenant
+// (implemented by *tenant.Client).
+type Tenant interface {
+	Diagnose(ctx context.Context, t tenant.Target) (tenant.Report, error)
+	SignIns(ctx context.Context, account string, since time.Time) (tenant.SignInSummary, error)
+	Snapshot(ctx context.Context, it tenant.Item) (tenant.Item, error)
+	Apply(ctx context.Context, it tenant.Item) error
+	Verify(ctx context.Context, it tenant.Item) error
+	Restore(ctx context.Context, it tenant.Item) (tenant.RestoreResult, error)
+}
+
+// Store is what the core needs from the database (implemented by *store.Store).
+type Store interface {
+	Create(ctx context.Context, r store.Request, ch store.Changes) (store.Request, error)
+	Get(ctx context.Context, id string) (store.Request, error)
+	Transition(ctx context.Context, id string, from []store.State, fn func(r *store.Request, ch *store.Changes) error) (store.Request, error)
+	List(ctx context.Context, limit int, states ...store.State) ([]store.Request, error)
+	Due(ctx context.Context, now time.Time) ([]store.Request, error)
+	NextDue(ctx context.Context) (time.Time, bool, error)
+	Audit(ctx context.Context, limit int, requestID string) ([]store.Event, error)
+	AppendAudit(ctx context.Context, events ...store.Event) error
+	Enqueue(ctx context.Context, items ...store.OutboxItem) error
+	OutboxReady(ctx context.Context, now time.Time, limit int) ([]store.OutboxItem, error)
+	OutboxNext(ctx context.Context) (time.Time, bool, error)
+	OutboxDone(ctx context.Context, id uint64) error
+	OutboxRetry(ctx context.Context, id uint64, next time.Time, lastErr string) error
+	PutConversation(ctx context.Context, key string, ref json.RawMessage) error
+	FirstSeen(ctx context.Context, id string, ttl time.Duration) (bool, error)
+}
+
+// TenantConfig binds one tenant to its people and channels.
+type TenantConfig struct {
+	// Name is how commands refer to the tenant ("contoso").
+	Name string
+	// Client reads and changes the tenant.
+	Client Tenant
+	// Approvers are the chat user ids allowed to approve changes here.
+	Approvers []string
+	// AllowSelfApproval lets a requester approve their own request.
+	AllowSelfApproval bool
+	// Channels are conversation keys ("slack:C0123", "teams:19:…",
+	// "web:console") bound to this tenant: commands there need no tenant
+	// name, and commands are accepted only from bound channels. A tenant
+	// with no channels accepts commands that name it from any channel.
+	Channels []string
+	// ToolAccount is the user principal name the backup or migration tool
+	// signs in with; Product and Version describe the tool (optional).
+	ToolAccount string
+	Product     string
+	Version     string
+}
+
+// Config configures the core. New fills the zero durations with the
+// defaults of DESIGN.md.
+type Config struct {
+	Tenants []TenantConfig
+	Senders []bot.Sender
+	Store   Store
+	Logger  *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	DefaultDuration time.Duration // 8h
+	MinDuration     time.Duration // 1m
+	MaxDuration     time.Duration // 72h
+	ApprovalTTL     time.Duration // 1h
+	// RetryBase and RetryMax bound the backoff of failed reverts and
+	// deliveries; defaults 30s and 15m.
+	RetryBase time.Duration
+	RetryMax  time.Duration
+	// ApplyLease is how long a request may stay "applying" before the
+	// scheduler treats the apply as interrupted and rolls it back; default 10m.
+	ApplyLease time.Duration
+	// OnEvent, when set, is called with every audit action (metrics).
+	OnEvent func(action string)
+}
+
+// Core runs commands and the scheduled work. Create it with New, then call
+// Run once; Handle may be called concurrently.
+type Core struct {
+	cfg      Config
+	log      *slog.Logger
+	now      func() time.Time
+	tenants  map[string]*TenantConfig
+	order    []string
+	byConv   map[string]string
+	senders  map[string]bot.Sender
+	commands map[string]command
+
+	wakeSched  chan struct{}
+	wakeOutbox chan struct{}
+	running    sync.Mutex // one scheduler pass at a time
+	flushing   sync.Mutex // one outbox pass at a time
+}
+
+// command is one entry of the router table.
+type command struct {
+	verb    string
+	usage   string
+	summary string
+	run     func(c *Core, ctx context.Context, cmd bot.Command, a args) error
+}
+
+// New validates cfg and builds the core. It fails on an empty tenant list,
+// duplicate tenant names or channel bindings, a missing store or sender, bad
+// duration bounds, or a duplicate command verb.
+func New(cfg Config) (*Core, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("handlers: no store")
+	}
+	if len(cfg.Tenants) == 0 {
+		return nil, errors.New("handlers: no tenant configured")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.DefaultDuration, 8*time.Hour)
+	def(&cfg.MinDuration, time.Minute)
+	def(&cfg.MaxDuration, 72*time.Hour)
+	def(&cfg.ApprovalTTL, time.Hour)
+	def(&cfg.RetryBase, 30*time.Second)
+	def(&cfg.RetryMax, 15*time.Minute)
+	def(&cfg.ApplyLease, 10*time.Minute)
+	if cfg.MinDuration > cfg.MaxDuration {
+		return nil, fmt.Errorf("handlers: minimum duration %s exceeds maximum %s", cfg.MinDuration, cfg.MaxDuration)
+	}
+	if cfg.DefaultDuration < cfg.MinDuration || cfg.DefaultDuration > cfg.MaxDuration {
+		return nil, fmt.Errorf("handlers: default duration %s is outside %s–%s", cfg.DefaultDuration, cfg.MinDuration, cfg.MaxDuration)
+	}
+	c := &Core{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		now:        cfg.Now,
+		tenants:    map[string]*TenantConfig{},
+		byConv:     map[string]string{},
+		senders:    map[string]bot.Sender{},
+		wakeSched:  make(chan struct{}, 1),
+		wakeOutbox: make(chan struct{}, 1),
+	}
+	for i := range cfg.Tenants {
+		t := &cfg.Tenants[i]
+		name := strings.ToLower(strings.TrimSpace(t.Name))
+		if name == "" || strings.ContainsAny(name, " \t") || strings.HasPrefix(name, "-") {
+			return nil, fmt.Errorf("handlers: tenant name %q is not a single word", t.Name)
+		}
+		if t.Client == nil {
+			return nil, fmt.Errorf("handlers: tenant %s has no client", name)
+		}
+		if _, dup := c.tenants[name]; dup {
+			return nil, fmt.Errorf("handlers: tenant %s is configured twice", name)
+		}
+		t.Name = name
+		c.tenants[name] = t
+		c.order = append(c.order, name)
+		for _, ch := range t.Channels {
+			if other, dup := c.byConv[ch]; dup {
+				return nil, fmt.Errorf("handlers: channel %s is bound to both %s and %s", ch, other, name)
+			}
+			c.byConv[ch] = name
+		}
+	}
+	for _, s := range cfg.Senders {
+		if s == nil {
+			continue
+		}
+		if _, dup := c.senders[s.Platform()]; dup {
+			return nil, fmt.Errorf("handlers: two senders for %s", s.Platform())
+		}
+		c.senders[s.Platform()] = s
+	}
+	if len(c.senders) == 0 {
+		return nil, errors.New("handlers: no chat sender configured")
+	}
+	cmds, err := buildCommands(commandTable())
+	if err != nil {
+		return nil, err
+	}
+	c.commands = cmds
+	return c, nil
+}
+
+// buildCommands indexes the table by verb; a duplicate verb is an error.
+func buildCommands(table []command) (map[string]command, error) {
+	m := make(map[string]command, len(table))
+	for _, cmd := range table {
+		if _, dup := m[cmd.verb]; dup {
+			return nil, fmt.Errorf("handlers: command %q registered twice", cmd.verb)
+		}
+		m[cmd.verb] = cmd
+	}
+	return m, nil
+}
+
+// verbs returns the registered verbs in table order.
+func (c *Core) verbs() []command {
+	out := make([]command, 0, len(c.commands))
+	for _, cmd := range commandTable() {
+		out = append(out, c.commands[cmd.verb])
+	}
+	return out
+}
+
+// tenantNames returns the configured tenant names, sorted.
+func (c *Core) tenantNames() []string {
+	names := append([]string(nil), c.order...)
+	sort.Strings(names)
+	return names
+}
+
+// Handle runs one command and replies through the platform's sender. It
+// implements bot.Handler.
+func (c *Core) Handle(ctx context.Context, cmd bot.Command) {
+	log := c.log.With("platform", cmd.Conv.Platform, "conversation", cmd.Conv.ID, "user", cmd.User.ID)
+	if cmd.ID != "" {
+		first, err := c.cfg.Store.FirstSeen(ctx, cmd.Conv.Platform+":"+cmd.ID, 24*time.Hour)
+		if err != nil {
+			log.ErrorContext(ctx, "delivery check failed", "err", err)
+			c.replyError(ctx, cmd, errInternal)
+			return
+		}
+		if !first {
+			log.InfoContext(ctx, "duplicate delivery ignored", "delivery", cmd.ID)
+			return
+		}
+	}
+	if len(cmd.Conv.Ref) > 0 {
+		if err := c.cfg.Store.PutConversation(ctx, cmd.Conv.Key(), cmd.Conv.Ref); err != nil {
+			log.WarnContext(ctx, "conversation reference not saved", "err", err)
+		}
+	}
+	a, err := parseArgs(cmd.Text)
+	if err != nil {
+		c.replyError(ctx, cmd, userErrorf("I could not read that command: %v. Try `help`.", err))
+		return
+	}
+	if a.verb == "" {
+		a.verb = "help"
+	}
+	entry, ok := c.commands[a.verb]
+	if !ok {
+		c.replyError(ctx, cmd, userErrorf("Unknown command %q. Try `help`.", a.verb))
+		return
+	}
+	log.InfoContext(ctx, "command", "verb", a.verb)
+	if err := entry.run(c, ctx, cmd, a); err != nil {
+		var ue *userError
+		if !errors.As(err, &ue) {
+			log.ErrorContext(ctx, "command failed", "verb", a.verb, "err", err)
+		}
+		c.replyError(ctx, cmd, err)
+	}
+}
+
+// sender returns the sender for a platform.
+func (c *Core) sender(platform string) (bot.Sender, error) {
+	s, ok := c.senders[platform]
+	if !ok {
+		return nil, fmt.Errorf("no sender for platform %q: %w", platform, bot.ErrUndeliverable)
+	}
+	return s, nil
+}
+
+// reply posts msg in the command's conversation (in its thread, if any).
+func (c *Core) reply(ctx context.Context, cmd bot.Command, msg bot.Message) (bot.MessageRef, error) {
+	s, err := c.sender(cmd.Conv.Platform)
+	if err != nil {
+		return bot.MessageRef{}, err
+	}
+	ref, err := s.Post(ctx, cmd.Conv, msg)
+	if err != nil {
+		c.log.ErrorContext(ctx, "reply not delivered", "platform", cmd.Conv.Platform, "err", err)
+	}
+	return ref, err
+}
+
+// whisper shows msg to the command's user only, where the platform allows.
+func (c *Core) whisper(ctx context.Context, cmd bot.Command, msg bot.Message) {
+	s, err := c.sender(cmd.Conv.Platform)
+	if err != nil {
+		c.log.ErrorContext(ctx, "reply not delivered", "err", err)
+		return
+	}
+	if es, ok := s.(bot.EphemeralSender); ok {
+		if err := es.PostEphemeral(ctx, cmd.Conv, cmd.User, msg); err != nil {
+			c.log.ErrorContext(ctx, "ephemeral reply not delivered", "err", err)
+		}
+		return
+	}
+	if _, err := s.Post(ctx, cmd.Conv, msg); err != nil {
+		c.log.ErrorContext(ctx, "reply not delivered", "err", err)
+	}
+}
+
+// replyError tells the user what went wrong, privately where possible.
+func (c *Core) replyError(ctx context.Context, cmd bot.Command, err error) {
+	c.whisper(ctx, cmd, bot.Message{Text: ErrorMessage(err)})
+}
+
+// event records an audit action for metrics.
+func (c *Core) observe(action string) {
+	if c.cfg.OnEvent != nil {
+		c.cfg.OnEvent(action)
+	}
+}
+
+// wake nudges the scheduler and the outbox worker.
+func (c *Core) wake() {
+	select {
+	case c.wakeSched <- struct{}{}:
+	default:
+	}
+	c.wakeDelivery()
+}
+
+func (c *Core) wakeDelivery() {
+	select {
+	case c.wakeOutbox <- struct{}{}:
+	default:
+	}
+}

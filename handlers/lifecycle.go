@@ -1,0 +1,477 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/c2bot/c2bot/bot"
+	"github.com/c2bot/c2bot/store"
+	"github.com/c2bot/c2bot/tenant"
+)
+
+var allStates = []store.State{store.Pending, store.Approved, store.Applying, store.Applied, store.Reverting,
+	store.Reverted, store.Denied, store.Expired, store.Failed, store.RevertFailed, store.Cancelled}
+
+// itemResult is what happened to one plan item during apply or revert.
+type itemResult struct {
+	Item    tenant.Item    `json:"item"`
+	Applied bool           `json:"applied,omitempty"`
+	Outcome tenant.Outcome `json:"outcome,omitempty"`
+	Current string         `json:"current,omitempty"`
+	Error   string         `json:"error,omitempty"`
+}
+
+func decodeItems(r store.Request) ([]tenant.Item, error) {
+	var items []tenant.Item
+	if len(r.Items) == 0 {
+		return nil, nil
+	}
+	if err := json.Unmarshal(r.Items, &items); err != nil {
+		return nil, fmt.Errorf("request %s: decode plan: %w", r.ID, err)
+	}
+	return items, nil
+}
+
+func decodeResults(r store.Request) []itemResult {
+	var res []itemResult
+	if len(r.Results) > 0 {
+		_ = json.Unmarshal(r.Results, &res)
+	}
+	return res
+}
+
+func decodeConv(r store.Request) bot.Conversation {
+	var conv bot.Conversation
+	_ = json.Unmarshal(r.Conv, &conv)
+	return conv
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only plain data is marshalled here
+	}
+	return b
+}
+
+// client returns the tenant client for a request.
+func (c *Core) client(r store.Request) (Tenant, error) {
+	t, ok := c.tenants[r.Tenant]
+	if !ok {
+		return nil, fmt.Errorf("request %s: tenant %s is not configured", r.ID, r.Tenant)
+	}
+	return t.Client, nil
+}
+
+// apply snapshots, commits the revert record, changes the tenant, verifies
+// the change and reports it on the card. r is Approved.
+func (c *Core) apply(ctx context.Context, r store.Request) {
+	log := c.log.With("request", r.ID, "tenant", r.Tenant)
+	cl, err := c.client(r)
+	if err != nil {
+		c.fail(ctx, r.ID, []store.State{store.Approved}, nil, err)
+		return
+	}
+	items, err := decodeItems(r)
+	if err != nil {
+		c.fail(ctx, r.ID, []store.State{store.Approved}, nil, err)
+		return
+	}
+	// 1. Snapshot the current values.
+	var snaps []tenant.Item
+	var skipped []string
+	for _, it := range items {
+		s, err := cl.Snapshot(ctx, it)
+		if err != nil {
+			c.fail(ctx, r.ID, []store.State{store.Approved}, nil, fmt.Errorf("read %s: %w", it.Setting(), err))
+			return
+		}
+		if s.Before == s.After {
+			skipped = append(skipped, s.Setting())
+			continue
+		}
+		snaps = append(snaps, s)
+	}
+	if len(snaps) == 0 {
+		c.fail(ctx, r.ID, []store.State{store.Approved}, nil,
+			userErrorf("Nothing needed changing any more: %s already hold the values the fix would set.", strings.Join(skipped, ", ")))
+		return
+	}
+	// 2. Commit the snapshot and the revert deadline before the first write.
+	now := c.now()
+	r, err = c.cfg.Store.Transition(ctx, r.ID, []store.State{store.Approved}, func(r *store.Request, ch *store.Changes) error {
+		r.State = store.Applying
+		r.Items = mustJSON(snaps)
+		r.RevertAt = now.Add(r.Duration)
+		r.DueAt = now.Add(c.cfg.ApplyLease)
+		ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "applying", Detail: describeItems(snaps)})
+		return nil
+	})
+	if err != nil {
+		log.ErrorContext(ctx, "apply not started", "err", err)
+		return
+	}
+	c.wake()
+	// 3. Write, then read back.
+	results := make([]itemResult, len(snaps))
+	for i, it := range snaps {
+		results[i].Item = it
+		if err := cl.Apply(ctx, it); err != nil {
+			results[i].Error = ErrorMessage(err)
+			log.ErrorContext(ctx, "apply failed; rolling back", "setting", string(it.Kind), "err", err)
+			c.rollback(ctx, r, results, fmt.Errorf("change %s: %w", it.Setting(), err))
+			return
+		}
+		results[i].Applied = true
+	}
+	for i, it := range snaps {
+		if err := cl.Verify(ctx, it); err != nil {
+			results[i].Error = ErrorMessage(err)
+			log.ErrorContext(ctx, "verify failed; rolling back", "setting", string(it.Kind), "err", err)
+			c.rollback(ctx, r, results, fmt.Errorf("verify %s: %w", it.Setting(), err))
+			return
+		}
+	}
+	// 4. Applied: the revert timer now runs from the moment the change took effect.
+	done := c.now()
+	r, err = c.cfg.Store.Transition(ctx, r.ID, []store.State{store.Applying}, func(r *store.Request, ch *store.Changes) error {
+		r.State = store.Applied
+		r.AppliedAt = done
+		r.RevertAt = done.Add(r.Duration)
+		r.DueAt = r.RevertAt
+		r.Results = mustJSON(results)
+		ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "applied",
+			Detail: fmt.Sprintf("reverts at %s", r.RevertAt.UTC().Format(time.RFC3339))})
+		ch.Outbox = append(ch.Outbox, c.cardUpdate(*r, ""))
+		return nil
+	})
+	if err != nil {
+		// The lease ran out and the scheduler took over; it rolls the change back.
+		log.ErrorContext(ctx, "apply finished after its lease", "err", err)
+		return
+	}
+	c.observe("applied")
+	log.InfoContext(ctx, "change applied", "revert_at", r.RevertAt)
+	c.wake()
+}
+
+// fail ends a request that changed nothing in the tenant.
+func (c *Core) fail(ctx context.Context, id string, from []store.State, results []itemResult, cause error) {
+	note := ErrorMessage(cause)
+	r, err := c.cfg.Store.Transition(ctx, id, from, func(r *store.Request, ch *store.Changes) error {
+		r.State = store.Failed
+		r.DueAt = time.Time{}
+		r.LastError = note
+		if results != nil {
+			r.Results = mustJSON(results)
+		}
+		ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "failed", Detail: note})
+		ch.Outbox = append(ch.Outbox, c.cardUpdate(*r, note))
+		return nil
+	})
+	if err != nil {
+		c.log.ErrorContext(ctx, "failure not recorded", "request", id, "err", err)
+		return
+	}
+	c.observe("failed")
+	c.log.WarnContext(ctx, "request failed", "request", r.ID, "err", cause)
+	c.wakeDelivery()
+}
+
+// rollback restores every item of an interrupted or failed apply. Restore
+// writes only where the tenant still holds the value c2bot set, so items
+// never written are left alone.
+func (c *Core) rollback(ctx context.Context, r store.Request, results []itemResult, cause error) {
+	cl, err := c.client(r)
+	items, derr := decodeItems(r)
+	if err == nil {
+		err = derr
+	}
+	if results == nil {
+		for _, it := range items {
+			results = append(results, itemResult{Item: it})
+		}
+	}
+	var rerr error
+	if err == nil {
+		for i := range results {
+			res, err := cl.Restore(ctx, results[i].Item)
+			if err != nil {
+				results[i].Error = ErrorMessage(err)
+				rerr = errors.Join(rerr, fmt.Errorf("restore %s: %w", results[i].Item.Setting(), err))
+				continue
+			}
+			results[i].Outcome, results[i].Current = res.Outcome, res.Current
+		}
+	} else {
+		rerr = err
+	}
+	note := ErrorMessage(cause) + " Every setting c2bot had changed was reverted to its snapshot value."
+	from := []store.State{store.Approved, store.Applying}
+	if rerr != nil {
+		// The rollback itself failed: retry it like any revert, and say so.
+		now := c.now()
+		r2, err := c.cfg.Store.Transition(ctx, r.ID, from, func(r *store.Request, ch *store.Changes) error {
+			r.State = store.RevertFailed
+			r.Attempts++
+			r.LastError = rerr.Error()
+			r.DueAt = now.Add(c.backoff(r.Attempts))
+			r.Results = mustJSON(results)
+			ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "rollback_failed", Detail: rerr.Error()})
+			ch.Outbox = append(ch.Outbox, c.cardUpdate(*r, ErrorMessage(cause)), c.threadPost(*r, renderRevertFailed(*r, c.now())))
+			return nil
+		})
+		if err != nil {
+			c.log.ErrorContext(ctx, "rollback failure not recorded", "request", r.ID, "err", err)
+			return
+		}
+		c.observe("rollback_failed")
+		c.log.ErrorContext(ctx, "rollback failed; will retry", "request", r2.ID, "err", rerr)
+		c.wake()
+		return
+	}
+	c.fail(ctx, r.ID, from, results, &userError{msg: note})
+}
+
+// revert puts a request's settings back. It is safe to repeat: Restore
+// writes only where the value c2bot set still holds.
+func (c *Core) revert(ctx context.Context, id, actor string) {
+	log := c.log.With("request", id)
+	now := c.now()
+	var prev []itemResult
+	r, err := c.cfg.Store.Transition(ctx, id, []store.State{store.Applied, store.RevertFailed, store.Reverting},
+		func(r *store.Request, ch *store.Changes) error {
+			if r.State == store.Reverting && r.DueAt.After(now) {
+				return fmt.Errorf("request %s is being reverted: %w", r.ID, store.ErrConflict)
+			}
+			r.State = store.Reverting
+			r.DueAt = now.Add(c.cfg.ApplyLease)
+			prev = decodeResults(*r)
+			ch.Audit = append(ch.Audit, store.Event{Actor: actor, Action: "reverting"})
+			return nil
+		})
+	if err != nil {
+		if !errors.Is(err, store.ErrConflict) {
+			log.ErrorContext(ctx, "revert not started", "err", err)
+		}
+		return
+	}
+	items, err := decodeItems(r)
+	cl, cerr := c.client(r)
+	if err == nil {
+		err = cerr
+	}
+	results := make([]itemResult, len(items))
+	rerr := err
+	for i, it := range items {
+		results[i].Item = it
+		if i < len(prev) {
+			results[i].Applied = prev[i].Applied
+		}
+		if err != nil {
+			continue
+		}
+		res, e := cl.Restore(ctx, it)
+		if e != nil {
+			results[i].Error = ErrorMessage(e)
+			rerr = errors.Join(rerr, fmt.Errorf("restore %s: %w", it.Setting(), e))
+			continue
+		}
+		results[i].Outcome, results[i].Current = res.Outcome, res.Current
+		// An earlier attempt that restored the item is what put it back.
+		if res.Outcome == tenant.AlreadyOriginal && i < len(prev) && prev[i].Outcome == tenant.Restored {
+			results[i].Outcome = tenant.Restored
+		}
+	}
+	done := c.now()
+	if rerr != nil {
+		r, err = c.cfg.Store.Transition(ctx, id, []store.State{store.Reverting}, func(r *store.Request, ch *store.Changes) error {
+			r.State = store.RevertFailed
+			r.Attempts++
+			r.LastError = rerr.Error()
+			r.DueAt = done.Add(c.backoff(r.Attempts))
+			r.Results = mustJSON(results)
+			ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "revert_failed",
+				Detail: fmt.Sprintf("attempt %d: %v; next try at %s", r.Attempts, rerr, r.DueAt.UTC().Format(time.RFC3339))})
+			ch.Outbox = append(ch.Outbox, c.cardUpdate(*r, ""))
+			if r.Attempts == 1 || r.Attempts%5 == 0 {
+				ch.Outbox = append(ch.Outbox, c.threadPost(*r, renderRevertFailed(*r, done)))
+			}
+			return nil
+		})
+		if err != nil {
+			log.ErrorContext(ctx, "revert failure not recorded", "err", err)
+			return
+		}
+		c.observe("revert_failed")
+		log.ErrorContext(ctx, "revert failed; will retry", "attempt", r.Attempts, "next", r.DueAt, "err", rerr)
+		c.wake()
+		return
+	}
+	r, err = c.cfg.Store.Transition(ctx, id, []store.State{store.Reverting}, func(r *store.Request, ch *store.Changes) error {
+		r.State = store.Reverted
+		r.RevertedAt = done
+		r.DueAt = time.Time{}
+		r.LastError = ""
+		r.Results = mustJSON(results)
+		ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "reverted", Detail: describeOutcomes(results)})
+		ch.Outbox = append(ch.Outbox, c.cardUpdate(*r, ""), c.threadPost(*r, renderReverted(*r, results)))
+		return nil
+	})
+	if err != nil {
+		log.ErrorContext(ctx, "revert not recorded", "err", err)
+		return
+	}
+	c.observe("reverted")
+	log.InfoContext(ctx, "change reverted", "outcomes", describeOutcomes(results))
+	c.wake()
+}
+
+// expire ends a request whose approval did not come in time.
+func (c *Core) expire(ctx context.Context, id string) {
+	now := c.now()
+	r, err := c.cfg.Store.Transition(ctx, id, []store.State{store.Pending}, func(r *store.Request, ch *store.Changes) error {
+		if now.Before(r.ExpiresAt) {
+			return fmt.Errorf("request %s not expired yet: %w", r.ID, store.ErrConflict)
+		}
+		r.State = store.Expired
+		r.DueAt = time.Time{}
+		ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "expired"})
+		ch.Outbox = append(ch.Outbox, c.cardUpdate(*r, ""))
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, store.ErrConflict) {
+			c.log.ErrorContext(ctx, "expiry not recorded", "request", id, "err", err)
+		}
+		return
+	}
+	c.observe("expired")
+	c.wakeDelivery()
+	c.log.InfoContext(ctx, "request expired", "request", r.ID)
+}
+
+// backoff is the wait before retry n (1-based): RetryBase doubling, capped.
+func (c *Core) backoff(n int) time.Duration {
+	d := c.cfg.RetryBase
+	for i := 1; i < n && d < c.cfg.RetryMax; i++ {
+		d *= 2
+	}
+	if d > c.cfg.RetryMax {
+		d = c.cfg.RetryMax
+	}
+	return d
+}
+
+// Recover finishes what a previous process left half done: an approval or
+// an apply that was interrupted is rolled back at once. Overdue reverts are
+// then run by RunDue. Run calls it; tests may call it directly.
+func (c *Core) Recover(ctx context.Context) error {
+	open, err := c.cfg.Store.List(ctx, 0, store.Approved, store.Applying)
+	if err != nil {
+		return fmt.Errorf("recover: %w", err)
+	}
+	for _, r := range open {
+		c.interrupted(ctx, r)
+	}
+	return nil
+}
+
+// interrupted handles an approved or applying request whose worker is gone.
+func (c *Core) interrupted(ctx context.Context, r store.Request) {
+	c.log.WarnContext(ctx, "interrupted request found; rolling back", "request", r.ID, "state", string(r.State))
+	if r.ParentID != "" {
+		if err := c.applyExtension(ctx, r); err != nil {
+			c.log.ErrorContext(ctx, "extension not finished", "request", r.ID, "err", err)
+		}
+		return
+	}
+	if r.State == store.Approved {
+		c.fail(ctx, r.ID, []store.State{store.Approved}, nil,
+			userErrorf("The change was interrupted (c2bot stopped) before anything was written; nothing was changed. Ask again with `fix`."))
+		return
+	}
+	c.rollback(ctx, r, nil, userErrorf("The change was interrupted (c2bot stopped while applying it)."))
+}
+
+// RunDue does everything that is due now: expiries, reverts, retries and
+// rollbacks of interrupted applies. Run calls it whenever the earliest due
+// time passes; tests call it after moving their clock.
+func (c *Core) RunDue(ctx context.Context) error {
+	c.running.Lock()
+	defer c.running.Unlock()
+	due, err := c.cfg.Store.Due(ctx, c.now())
+	if err != nil {
+		return fmt.Errorf("due requests: %w", err)
+	}
+	for _, r := range due {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		switch r.State {
+		case store.Pending:
+			c.expire(ctx, r.ID)
+		case store.Approved, store.Applying:
+			c.interrupted(ctx, r)
+		case store.Applied, store.RevertFailed, store.Reverting:
+			c.revert(ctx, r.ID, "c2bot")
+		default:
+			// A final state with a stale due time: clear it.
+			_, _ = c.cfg.Store.Transition(ctx, r.ID, []store.State{r.State}, func(r *store.Request, _ *store.Changes) error {
+				r.DueAt = time.Time{}
+				return nil
+			})
+		}
+	}
+	return nil
+}
+
+// Run recovers interrupted work, then runs the scheduler and the outbox
+// worker until ctx ends. There is one timer, set to the earliest due time.
+func (c *Core) Run(ctx context.Context) error {
+	if err := c.Recover(ctx); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.loop(ctx, c.wakeOutbox, c.Flush, c.cfg.Store.OutboxNext)
+	}()
+	c.loop(ctx, c.wakeSched, c.RunDue, c.cfg.Store.NextDue)
+	<-done
+	return nil
+}
+
+// loop runs work, then sleeps until next() or a wake-up, until ctx ends.
+func (c *Core) loop(ctx context.Context, wake <-chan struct{}, work func(context.Context) error, next func(context.Context) (time.Time, bool, error)) {
+	const idle = time.Minute // re-check now and then, whatever the store says
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-timer.C:
+		}
+		if err := work(ctx); err != nil && ctx.Err() == nil {
+			c.log.ErrorContext(ctx, "scheduled work failed", "err", err)
+		}
+		wait := idle
+		if at, ok, err := next(ctx); err == nil && ok {
+			// A floor keeps an item that stays due (a store error) from spinning.
+			wait = min(max(at.Sub(c.now()), 200*time.Millisecond), idle)
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(wait)
+	}
+}

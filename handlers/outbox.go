@@ -1,0 +1,160 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/c2bot/c2bot/bot"
+	"github.com/c2bot/c2bot/store"
+)
+
+// Kinds of delivery in the outbox.
+const (
+	deliverPost   = "post"   // post Msg to Conv
+	deliverCard   = "card"   // post the approval card and remember its reference
+	deliverUpdate = "update" // update the request's card in place
+	deliverThread = "thread" // post in the thread under the request's card
+)
+
+// delivery is the outbox payload.
+type delivery struct {
+	Kind      string           `json:"kind"`
+	RequestID string           `json:"request_id,omitempty"`
+	Conv      bot.Conversation `json:"conv"`
+	Msg       bot.Message      `json:"msg"`
+}
+
+func outboxItem(d delivery) store.OutboxItem {
+	return store.OutboxItem{Platform: d.Conv.Platform, RequestID: d.RequestID, Payload: mustJSON(d)}
+}
+
+// cardUpdate is the outbox item that redraws r's card for its current state.
+func (c *Core) cardUpdate(r store.Request, note string) store.OutboxItem {
+	return outboxItem(delivery{Kind: deliverUpdate, RequestID: r.ID, Conv: decodeConv(r), Msg: renderCard(r, c.cardInfoNote(r, note))})
+}
+
+// threadPost is the outbox item that posts msg in the thread of r's card.
+func (c *Core) threadPost(r store.Request, msg bot.Message) store.OutboxItem {
+	return outboxItem(delivery{Kind: deliverThread, RequestID: r.ID, Conv: decodeConv(r), Msg: msg})
+}
+
+// enqueue adds one delivery outside a transition.
+func (c *Core) enqueue(ctx context.Context, d delivery) error {
+	if err := c.cfg.Store.Enqueue(ctx, outboxItem(d)); err != nil {
+		return fmt.Errorf("queue notification: %w", err)
+	}
+	c.wakeDelivery()
+	return nil
+}
+
+// updateCard queues a redraw of r's card (with an optional note).
+func (c *Core) updateCard(ctx context.Context, r store.Request, note string) {
+	if err := c.cfg.Store.Enqueue(ctx, c.cardUpdate(r, note)); err != nil {
+		c.log.ErrorContext(ctx, "card update not queued", "request", r.ID, "err", err)
+		return
+	}
+	c.wakeDelivery()
+}
+
+// errNoCard means an update waits for its card to be posted first.
+var errNoCard = errors.New("the approval card is not posted yet")
+
+// Flush delivers every outbox item that is ready, oldest first. A failed
+// delivery is retried with backoff; one the platform refuses for good is
+// dropped and recorded in the audit log. Run calls it; tests call it.
+func (c *Core) Flush(ctx context.Context) error {
+	c.flushing.Lock()
+	defer c.flushing.Unlock()
+	items, err := c.cfg.Store.OutboxReady(ctx, c.now(), 100)
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	blocked := map[string]bool{} // requests with an earlier item still waiting: keep their order
+	for _, it := range items {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if it.RequestID != "" && blocked[it.RequestID] {
+			continue
+		}
+		err := c.deliver(ctx, it)
+		switch {
+		case err == nil:
+			if err := c.cfg.Store.OutboxDone(ctx, it.ID); err != nil {
+				return fmt.Errorf("outbox: %w", err)
+			}
+		case errors.Is(err, bot.ErrUndeliverable):
+			c.log.ErrorContext(ctx, "notification dropped", "outbox_id", it.ID, "request", it.RequestID, "err", err)
+			c.audit1(ctx, store.Event{Actor: "c2bot", Action: "notification_dropped", RequestID: it.RequestID, Detail: err.Error()})
+			if err := c.cfg.Store.OutboxDone(ctx, it.ID); err != nil {
+				return fmt.Errorf("outbox: %w", err)
+			}
+		default:
+			if it.RequestID != "" {
+				blocked[it.RequestID] = true
+			}
+			next := c.now().Add(c.backoff(it.Attempts + 1))
+			c.log.WarnContext(ctx, "notification not delivered; will retry", "outbox_id", it.ID, "request", it.RequestID,
+				"attempt", it.Attempts+1, "next", next, "err", err)
+			if err := c.cfg.Store.OutboxRetry(ctx, it.ID, next, err.Error()); err != nil {
+				return fmt.Errorf("outbox: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// deliver sends one outbox item.
+func (c *Core) deliver(ctx context.Context, it store.OutboxItem) error {
+	var d delivery
+	if err := json.Unmarshal(it.Payload, &d); err != nil {
+		return fmt.Errorf("outbox item %d: %v: %w", it.ID, err, bot.ErrUndeliverable)
+	}
+	s, err := c.sender(d.Conv.Platform)
+	if err != nil {
+		return err
+	}
+	card := func() (bot.MessageRef, error) {
+		r, err := c.cfg.Store.Get(ctx, d.RequestID)
+		if err != nil {
+			return bot.MessageRef{}, fmt.Errorf("request %s: %v: %w", d.RequestID, err, bot.ErrUndeliverable)
+		}
+		var ref bot.MessageRef
+		if len(r.Card) == 0 || json.Unmarshal(r.Card, &ref) != nil || ref.ID == "" {
+			return bot.MessageRef{}, errNoCard
+		}
+		return ref, nil
+	}
+	switch d.Kind {
+	case deliverPost:
+		_, err := s.Post(ctx, d.Conv, d.Msg)
+		return err
+	case deliverCard:
+		if _, err := card(); err == nil {
+			return nil // posted already (a retry after a crash)
+		}
+		ref, err := s.Post(ctx, d.Conv, d.Msg)
+		if err != nil {
+			return err
+		}
+		return c.saveCard(ctx, d.RequestID, ref)
+	case deliverUpdate:
+		ref, err := card()
+		if err != nil {
+			return err
+		}
+		return s.Update(ctx, ref, d.Msg)
+	case deliverThread:
+		conv := d.Conv
+		if ref, err := card(); err == nil {
+			conv = ref.Conv.InThread(ref)
+		} else if !errors.Is(err, errNoCard) {
+			return err
+		}
+		_, err := s.Post(ctx, conv, d.Msg)
+		return err
+	}
+	return fmt.Errorf("outbox item %d: unknown kind %q: %w", it.ID, d.Kind, bot.ErrUndeliverable)
+}

@@ -1,0 +1,179 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// args is a parsed command line: positional words and --flags.
+type args struct {
+	verb  string
+	pos   []string
+	flags map[string]string
+}
+
+// splitWords splits a command line into words, honouring "double", 'single'
+// and the typographic quotes chat clients substitute (“ ” ‘ ’).
+func splitWords(s string) ([]string, error) {
+	var (
+		words []string
+		cur   strings.Builder
+		quote rune
+		in    bool
+	)
+	closer := map[rune]rune{'"': '"', '\'': '\'', '“': '”', '”': '”', '‘': '’', '’': '’', '„': '“'}
+	for _, r := range s {
+		switch {
+		case quote != 0:
+			if r == quote || (quote == '”' && r == '“') || (quote == '"' && (r == '”' || r == '“')) {
+				quote = 0
+				continue
+			}
+			cur.WriteRune(r)
+		case closer[r] != 0:
+			quote = closer[r]
+			in = true
+		case unicode.IsSpace(r):
+			if in {
+				words = append(words, cur.String())
+				cur.Reset()
+				in = false
+			}
+		default:
+			cur.WriteRune(r)
+			in = true
+		}
+	}
+	if quote != 0 {
+		return nil, errors.New("a quote is not closed")
+	}
+	if in {
+		words = append(words, cur.String())
+	}
+	return words, nil
+}
+
+// parseArgs parses "verb pos… --flag value --flag=value". Flags that take no
+// value are listed in boolFlags.
+func parseArgs(text string, boolFlags ...string) (args, error) {
+	words, err := splitWords(text)
+	if err != nil {
+		return args{}, err
+	}
+	a := args{flags: map[string]string{}}
+	if len(words) == 0 {
+		return a, nil
+	}
+	a.verb = strings.ToLower(words[0])
+	isBool := func(name string) bool {
+		for _, b := range boolFlags {
+			if b == name {
+				return true
+			}
+		}
+		return false
+	}
+	for i := 1; i < len(words); i++ {
+		w := words[i]
+		// Chat clients turn "--" into an em or en dash.
+		w = strings.Replace(w, "—", "--", 1)
+		w = strings.Replace(w, "–", "--", 1)
+		if !strings.HasPrefix(w, "--") || len(w) == 2 {
+			a.pos = append(a.pos, words[i])
+			continue
+		}
+		name, val, hasVal := strings.Cut(w[2:], "=")
+		name = strings.ToLower(name)
+		if _, dup := a.flags[name]; dup {
+			return args{}, fmt.Errorf("--%s is given twice", name)
+		}
+		switch {
+		case hasVal:
+		case isBool(name):
+			val = "true"
+		case i+1 < len(words):
+			i++
+			val = words[i]
+		default:
+			return args{}, fmt.Errorf("--%s needs a value", name)
+		}
+		a.flags[name] = val
+	}
+	return a, nil
+}
+
+// only reports an error naming the first flag not in allowed.
+func (a args) only(allowed ...string) error {
+	for name := range a.flags {
+		ok := false
+		for _, x := range allowed {
+			if x == name {
+				ok = true
+			}
+		}
+		if !ok {
+			if len(allowed) == 0 {
+				return fmt.Errorf("`%s` takes no options (got --%s)", a.verb, name)
+			}
+			return fmt.Errorf("unknown option --%s for `%s` (accepted: --%s)", name, a.verb, strings.Join(allowed, ", --"))
+		}
+	}
+	return nil
+}
+
+// ParseDuration parses a Go duration ("90m", "8h") or a number of days
+// ("2d"). It rejects zero and negative values.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(strings.ToLower(s))
+	var d time.Duration
+	if strings.HasSuffix(s, "d") && !strings.HasSuffix(s, "ms") {
+		n, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64)
+		if err != nil || n > 365 {
+			return 0, fmt.Errorf("%q is not a duration (try 90m, 8h or 2d)", s)
+		}
+		d = time.Duration(n * float64(24*time.Hour))
+	} else {
+		var err error
+		d, err = time.ParseDuration(s)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a duration (try 90m, 8h or 2d)", s)
+		}
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%q must be longer than zero", s)
+	}
+	return d, nil
+}
+
+// humanDuration renders d compactly: "8h", "1h30m", "2m", "45s".
+func humanDuration(d time.Duration) string {
+	if d <= 0 {
+		return "0s"
+	}
+	d = d.Round(time.Second)
+	days := d / (24 * time.Hour)
+	d -= days * 24 * time.Hour
+	h := d / time.Hour
+	d -= h * time.Hour
+	m := d / time.Minute
+	d -= m * time.Minute
+	s := d / time.Second
+	var b strings.Builder
+	if days > 0 {
+		fmt.Fprintf(&b, "%dd", days)
+	}
+	if h > 0 {
+		fmt.Fprintf(&b, "%dh", h)
+	}
+	if m > 0 {
+		fmt.Fprintf(&b, "%dm", m)
+	}
+	if s > 0 && days == 0 && h == 0 {
+		fmt.Fprintf(&b, "%ds", s)
+	}
+	return b.String()
+}
