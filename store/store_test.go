@@ -555,7 +555,7 @@ func TestOutbox(t *testing.T) {
 		t.Errorf("OutboxNext empty = %v %v", ok, err)
 	}
 	if err := s.Enqueue(ctx,
-		OutboxItem{Platform: "slack", Payload: json.RawMessage(`"a"`)},                                  // 1: ready now
+		OutboxItem{Platform: "slack", Payload: json.RawMessage(`"a"`)},                                    // 1: ready now
 		OutboxItem{Platform: "teams", Payload: json.RawMessage(`"b"`), NextAttempt: now.Add(time.Minute)}, // 2: later
 		OutboxItem{Platform: "slack", Payload: json.RawMessage(`"c"`), NextAttempt: now.Add(-time.Hour)},  // 3: overdue
 		OutboxItem{Platform: "web", Payload: json.RawMessage(`"d"`), CreatedAt: now.Add(-time.Second)},    // 4: ready
