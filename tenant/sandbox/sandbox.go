@@ -9,7 +9,18 @@
 package sandbox
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
 	"net/http"
+	"sort"
+	"strconv"
+	"sync"
 	"time"
 )
 
@@ -88,45 +99,344 @@ type Recorded struct {
 	At              time.Time
 }
 
-// Server is a running sandbox tenant.
-type Server struct{}
+// Server is a running sandbox tenant. All methods are safe for concurrent use.
+type Server struct {
+	opts       Options
+	url        string
+	ln         net.Listener
+	srv        *http.Server
+	certPEM    []byte
+	pool       *x509.CertPool
+	clientCert *x509.Certificate // parsed Options.ClientCertPEM, nil when none
+	done       chan struct{}     // closed by Close
+	closeOnce  sync.Once
+
+	// throttleNow is the clock of the Conditional Access throttle: a rate
+	// limit is about real time, whatever Options.Now says.
+	throttleNow func() time.Time
+
+	mu         sync.Mutex
+	initial    State
+	history    []stateChange // every change, oldest first
+	state      State
+	spExtra    map[string]any        // the SharePoint settings c2bot does not track
+	policyMeta map[string]policyMeta // timestamps per Conditional Access policy id
+	tokens     map[string]time.Time  // issued access token → expiry (sandbox clock)
+	latency    time.Duration
+	rules      []*FailRule
+	holds      []*hold
+	requests   []Recorded
+	caThrottle bool
+	caLast     time.Time
+}
+
+// stateChange is one entry of the tenant's history.
+type stateChange struct {
+	at     time.Time
+	state  State
+	source string // "graph PATCH …" or "outside change"
+}
+
+type policyMeta struct {
+	created  time.Time
+	modified time.Time // zero: never modified
+}
+
+type hold struct {
+	method, prefix string
+	taken          bool
+	arrived        chan struct{}
+	release        chan struct{}
+	releaseOnce    sync.Once
+}
+
+// Default object ids used when Options leaves them empty.
+const (
+	// DefaultToolAccountID is the tool account's object id.
+	DefaultToolAccountID = "5d7b3c1e-9a2f-4e8b-b6c4-0c2b0000b4c7"
+	// DefaultPolicyID is the id of the demo's "Block legacy authentication"
+	// Conditional Access policy.
+	DefaultPolicyID = "0b2282f9-2862-4178-88b5-d79340b3c2b0"
+)
+
+// DefaultState is the demo tenant that blocks the backup tool: security
+// defaults on, SharePoint legacy auth off, invited-account match on, a
+// report-only Conditional Access policy that blocks legacy clients, P1.
+func DefaultState() State {
+	return State{
+		SecurityDefaults: true,
+		LegacyAuth:       false,
+		InvitedMatch:     true,
+		Policies: []Policy{{
+			ID:             DefaultPolicyID,
+			DisplayName:    "Block legacy authentication",
+			State:          "enabledForReportingButNotEnforced",
+			ClientAppTypes: []string{"exchangeActiveSync", "other"},
+			IncludeUsers:   []string{"All"},
+			ExcludeUsers:   []string{},
+			Block:          true,
+		}},
+		P1: true,
+	}
+}
 
 // Start listens, generates the certificate and serves until Close.
-func Start(opts Options) (*Server, error) { panic("not implemented") }
+func Start(opts Options) (*Server, error) {
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
+	}
+	if opts.TenantID == "" {
+		opts.TenantID = DefaultTenantID
+	}
+	if opts.ClientID == "" {
+		opts.ClientID = DefaultClientID
+	}
+	if opts.ClientSecret == "" {
+		opts.ClientSecret = DefaultClientSecret
+	}
+	if opts.ToolAccount == "" {
+		opts.ToolAccount = DefaultToolAccount
+	}
+	if opts.ToolAccountID == "" {
+		opts.ToolAccountID = DefaultToolAccountID
+	}
+	if opts.SignInEvery <= 0 {
+		opts.SignInEvery = 15 * time.Minute
+	}
+	if opts.Propagation < 0 {
+		opts.Propagation = 0
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	initial := DefaultState()
+	if opts.Initial != nil {
+		initial = copyState(*opts.Initial)
+	}
+	for _, p := range initial.Policies {
+		if err := validatePolicy(p); err != nil {
+			return nil, fmt.Errorf("sandbox initial state: %w", err)
+		}
+	}
+
+	s := &Server{
+		opts:        opts,
+		done:        make(chan struct{}),
+		throttleNow: time.Now,
+		initial:     initial,
+		state:       copyState(initial),
+		spExtra:     defaultSharePointExtra(),
+		policyMeta:  map[string]policyMeta{},
+		tokens:      map[string]time.Time{},
+		caThrottle:  true,
+	}
+	if len(opts.ClientCertPEM) > 0 {
+		c, err := parseClientCert(opts.ClientCertPEM)
+		if err != nil {
+			return nil, fmt.Errorf("sandbox client certificate: %w", err)
+		}
+		s.clientCert = c
+	}
+	created := opts.Now().Add(-90 * 24 * time.Hour).UTC().Truncate(time.Second)
+	for _, p := range initial.Policies {
+		s.policyMeta[p.ID] = policyMeta{created: created}
+	}
+
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox listen: %w", err)
+	}
+	tlsCert, certPEM, err := selfSignedCert()
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("sandbox certificate: %w", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	s.certPEM = certPEM
+	s.pool = pool
+	s.ln = ln
+	s.url = "https://" + urlHost(ln.Addr())
+	s.srv = &http.Server{
+		Handler:           s.routes(),
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{tlsCert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	go s.srv.ServeTLS(ln, "", "") //nolint:errcheck // returns ErrServerClosed on Close
+	return s, nil
+}
+
+func urlHost(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	ip := ta.IP
+	if ip == nil || ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	return net.JoinHostPort(ip.String(), strconv.Itoa(ta.Port))
+}
 
 // URL is the base URL for both Graph (C2_GRAPH_URL) and sign-in (C2_AUTHORITY_URL).
-func (s *Server) URL() string { panic("not implemented") }
+func (s *Server) URL() string { return s.url }
 
 // Client returns an HTTP client that trusts the sandbox certificate.
-func (s *Server) Client() *http.Client { panic("not implemented") }
+func (s *Server) Client() *http.Client {
+	return &http.Client{
+		Timeout: 60 * time.Second,
+		Transport: &http.Transport{
+			TLSClientConfig:     &tls.Config{RootCAs: s.pool, MinVersion: tls.VersionTLS12},
+			ForceAttemptHTTP2:   true,
+			MaxIdleConnsPerHost: 16,
+			IdleConnTimeout:     90 * time.Second,
+		},
+	}
+}
 
 // CertPEM returns the server certificate in PEM, for a process that must trust it.
-func (s *Server) CertPEM() []byte { panic("not implemented") }
+func (s *Server) CertPEM() []byte { return append([]byte(nil), s.certPEM...) }
 
 // Close stops the server and releases held requests.
-func (s *Server) Close() error { panic("not implemented") }
+func (s *Server) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.done)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err = s.srv.Shutdown(ctx); err != nil {
+			err = s.srv.Close()
+		}
+	})
+	return err
+}
 
 // State returns a copy of the current tenant state.
-func (s *Server) State() State { panic("not implemented") }
+func (s *Server) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return copyState(s.state)
+}
 
-// SetState replaces the tenant state (a change "outside c2bot").
-func (s *Server) SetState(st State) { panic("not implemented") }
+// SetState replaces the tenant state (a change "outside c2bot"). The change
+// is recorded in the history the sign-in generator reads, at Options.Now.
+func (s *Server) SetState(st State) {
+	st = copyState(st)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.opts.Now().UTC()
+	for _, p := range st.Policies {
+		if _, ok := s.policyMeta[p.ID]; !ok {
+			s.policyMeta[p.ID] = policyMeta{created: now}
+		}
+	}
+	s.commitLocked(st, "outside change")
+}
+
+// commitLocked makes st the current state and appends it to the history.
+func (s *Server) commitLocked(st State, source string) {
+	s.state = st
+	s.history = append(s.history, stateChange{at: s.opts.Now().UTC(), state: copyState(st), source: source})
+}
+
+// stateAtLocked is the state in force at t: the last change made at or before
+// t, or the initial state.
+func (s *Server) stateAtLocked(t time.Time) State {
+	i := sort.Search(len(s.history), func(i int) bool { return s.history[i].at.After(t) })
+	if i == 0 {
+		return s.initial
+	}
+	return s.history[i-1].state
+}
 
 // SetLatency delays every answer by d.
-func (s *Server) SetLatency(d time.Duration) { panic("not implemented") }
+func (s *Server) SetLatency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latency = d
+}
+
+// SetCAThrottle turns the Conditional Access throttle on or off. It is on by
+// default: like Graph, the sandbox answers a request to
+// /identity/conditionalAccess/… with 429 TooManyRequests and no Retry-After
+// header when it comes less than one second (wall clock) after the previous
+// admitted one.
+func (s *Server) SetCAThrottle(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.caThrottle = on
+	s.caLast = time.Time{}
+}
 
 // Fail adds a failure rule; rules are tried in order.
-func (s *Server) Fail(r FailRule) { panic("not implemented") }
+func (s *Server) Fail(r FailRule) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rules = append(s.rules, &r)
+}
 
 // ClearFailures removes all failure rules.
-func (s *Server) ClearFailures() { panic("not implemented") }
+func (s *Server) ClearFailures() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rules = nil
+}
 
 // Hold makes the next request matching method and path prefix wait until
 // release is called (or the server closes) before it is served. held is
-// closed when such a request has arrived.
+// closed when such a request has arrived. An empty method matches any; the
+// prefix is matched against the path after /v1.0.
 func (s *Server) Hold(method, pathPrefix string) (held <-chan struct{}, release func()) {
-	panic("not implemented")
+	h := &hold{method: method, prefix: pathPrefix, arrived: make(chan struct{}), release: make(chan struct{})}
+	s.mu.Lock()
+	s.holds = append(s.holds, h)
+	s.mu.Unlock()
+	return h.arrived, func() { h.releaseOnce.Do(func() { close(h.release) }) }
 }
 
 // Requests returns every Graph request received so far, in order.
-func (s *Server) Requests() []Recorded { panic("not implemented") }
+func (s *Server) Requests() []Recorded {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Recorded, len(s.requests))
+	for i, r := range s.requests {
+		r.Body = append([]byte(nil), r.Body...)
+		out[i] = r
+	}
+	return out
+}
+
+func copyState(st State) State {
+	out := st
+	out.Policies = make([]Policy, len(st.Policies))
+	for i, p := range st.Policies {
+		out.Policies[i] = copyPolicy(p)
+	}
+	return out
+}
+
+func copyPolicy(p Policy) Policy {
+	p.ClientAppTypes = cloneStrings(p.ClientAppTypes)
+	p.IncludeUsers = cloneStrings(p.IncludeUsers)
+	p.ExcludeUsers = cloneStrings(p.ExcludeUsers)
+	return p
+}
+
+func cloneStrings(in []string) []string {
+	out := make([]string, len(in))
+	copy(out, in)
+	return out
+}
+
+func validatePolicy(p Policy) error {
+	if p.ID == "" {
+		return errors.New("policy without id")
+	}
+	switch p.State {
+	case "enabled", "disabled", "enabledForReportingButNotEnforced":
+	default:
+		return fmt.Errorf("policy %s: unknown state %q", p.ID, p.State)
+	}
+	return nil
+}
