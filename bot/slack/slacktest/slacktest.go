@@ -1,0 +1,421 @@
+// Package slacktest is a local fake of the parts of Slack that c2bot uses:
+// the Web API methods auth.test, chat.postMessage, chat.update,
+// chat.postEphemeral and apps.connections.open, plus a Socket Mode
+// WebSocket endpoint. It records every call, keeps the messages posted so
+// tests can read them (buttons included), and fails calls on demand.
+// Helpers build signed slash-command and button-click requests for HTTP
+// mode.
+//
+// Point the adapter at it with Config.APIURL = srv.APIURL(). It listens on
+// 127.0.0.1 only.
+package slacktest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Default identities of the fake workspace.
+const (
+	BotToken  = "xoxb-slacktest-bot-token"
+	AppToken  = "xapp-slacktest-app-token"
+	TeamID    = "T0C2TEST"
+	BotUserID = "U0C2BOT"
+	BotID     = "B0C2BOT"
+)
+
+// Call is one Web API request the fake received.
+type Call struct {
+	// Method is the API method, "chat.postMessage".
+	Method string
+	// Token is the token the request carried (Authorization header, or the
+	// form's token field).
+	Token string
+	// FromHeader is true when the token came in an Authorization header.
+	FromHeader bool
+	// Form holds the form fields (for form-encoded requests).
+	Form url.Values
+	// Body is the raw request body.
+	Body []byte
+}
+
+// Failure scripts the answer to one call.
+type Failure struct {
+	// Status is the HTTP status; 0 means 200.
+	Status int
+	// RetryAfter, when set, is sent as the Retry-After header.
+	RetryAfter string
+	// Error, when set, is answered as {"ok":false,"error":Error}.
+	Error string
+}
+
+// Message is a message as the fake workspace holds it.
+type Message struct {
+	Channel  string
+	TS       string
+	ThreadTS string
+	Text     string
+	Blocks   json.RawMessage
+	// User is the only person who sees an ephemeral message.
+	User      string
+	Ephemeral bool
+	// Updates counts chat.update calls on this message.
+	Updates int
+}
+
+// Button is a button drawn in a message's blocks.
+type Button struct {
+	ActionID string
+	BlockID  string
+	Label    string
+	Value    string
+	Style    string
+}
+
+// Server is the fake Slack. Its methods are safe for concurrent use.
+type Server struct {
+	srv *httptest.Server
+
+	botToken, appToken string
+
+	mu       sync.Mutex
+	changed  chan struct{}
+	calls    []Call
+	failures map[string][]Failure
+	messages []*Message
+	seq      int
+
+	// Socket Mode.
+	conn    *websocket.Conn
+	writeMu sync.Mutex
+	acks    map[string]json.RawMessage
+	envSeq  int
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// NewServer starts a fake Slack on 127.0.0.1 that accepts BotToken and
+// AppToken. Close it when done.
+func NewServer() *Server {
+	s := &Server{
+		botToken: BotToken,
+		appToken: AppToken,
+		changed:  make(chan struct{}),
+		failures: make(map[string][]Failure),
+		acks:     make(map[string]json.RawMessage),
+		stop:     make(chan struct{}),
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/{method}", s.serveAPI)
+	mux.HandleFunc("/socket", s.serveSocket)
+	s.srv = httptest.NewServer(mux)
+	return s
+}
+
+// Close stops the server and any Socket Mode connection.
+func (s *Server) Close() {
+	close(s.stop)
+	s.mu.Lock()
+	if s.conn != nil {
+		_ = s.conn.Close()
+	}
+	s.mu.Unlock()
+	s.srv.Close()
+	s.wg.Wait()
+}
+
+// APIURL is the Web API base to put in the adapter's Config.APIURL.
+func (s *Server) APIURL() string { return s.srv.URL + "/api/" }
+
+// Calls returns the calls to method received so far, or all calls when
+// method is "".
+func (s *Server) Calls(method string) []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Call
+	for _, c := range s.calls {
+		if method == "" || c.Method == method {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Fail makes the next len(failures) calls to method answer with failures,
+// in order; later calls succeed again.
+func (s *Server) Fail(method string, failures ...Failure) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures[method] = append(s.failures[method], failures...)
+}
+
+// Messages returns copies of the messages in channel (all channels when
+// channel is ""), ephemeral ones included, in the order they were posted.
+func (s *Server) Messages(channel string) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Message
+	for _, m := range s.messages {
+		if channel == "" || m.Channel == channel {
+			out = append(out, *m)
+		}
+	}
+	return out
+}
+
+// WaitMessage waits until a message matching pred exists and returns it.
+func (s *Server) WaitMessage(ctx context.Context, pred func(Message) bool) (Message, error) {
+	var found Message
+	err := s.wait(ctx, func() bool {
+		for _, m := range s.messages {
+			if pred(*m) {
+				found = *m
+				return true
+			}
+		}
+		return false
+	})
+	return found, err
+}
+
+// WaitCalls waits until at least n calls to method were received.
+func (s *Server) WaitCalls(ctx context.Context, method string, n int) ([]Call, error) {
+	err := s.wait(ctx, func() bool {
+		count := 0
+		for _, c := range s.calls {
+			if c.Method == method {
+				count++
+			}
+		}
+		return count >= n
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Calls(method), nil
+}
+
+// wait runs cond under the lock each time the state changes, until it
+// holds or ctx ends.
+func (s *Server) wait(ctx context.Context, cond func() bool) error {
+	for {
+		s.mu.Lock()
+		ok := cond()
+		ch := s.changed
+		s.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("slacktest: %w", ctx.Err())
+		}
+	}
+}
+
+// notifyLocked wakes waiters; s.mu must be held.
+func (s *Server) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	method := r.PathValue("method")
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	call := Call{Method: method, Body: body}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		call.Form, _ = url.ParseQuery(string(body))
+	}
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		call.Token, call.FromHeader = tok, true
+	} else if call.Form != nil {
+		call.Token = call.Form.Get("token")
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, call)
+	defer s.notifyLocked()
+
+	if f := s.failures[method]; len(f) > 0 {
+		s.failures[method] = f[1:]
+		writeFailure(w, f[0])
+		return
+	}
+	want := s.botToken
+	if method == "apps.connections.open" {
+		want = s.appToken
+	}
+	if call.Token == "" {
+		writeJSON(w, map[string]any{"ok": false, "error": "not_authed"})
+		return
+	}
+	if call.Token != want {
+		writeJSON(w, map[string]any{"ok": false, "error": "invalid_auth"})
+		return
+	}
+	f := call.Form
+	if f == nil {
+		f = url.Values{}
+	}
+	switch method {
+	case "auth.test":
+		writeJSON(w, map[string]any{
+			"ok": true, "url": "https://c2-test.slack.com/", "team": "c2 test",
+			"user": "c2bot", "team_id": TeamID, "user_id": BotUserID, "bot_id": BotID,
+		})
+	case "chat.postMessage", "chat.postEphemeral":
+		if f.Get("channel") == "" {
+			writeJSON(w, map[string]any{"ok": false, "error": "channel_not_found"})
+			return
+		}
+		if method == "chat.postEphemeral" && f.Get("user") == "" {
+			writeJSON(w, map[string]any{"ok": false, "error": "user_not_in_channel"})
+			return
+		}
+		s.seq++
+		m := &Message{
+			Channel:   f.Get("channel"),
+			TS:        fmt.Sprintf("%d.%06d", 1700000000+s.seq, s.seq),
+			ThreadTS:  f.Get("thread_ts"),
+			Text:      f.Get("text"),
+			Blocks:    json.RawMessage(f.Get("blocks")),
+			User:      f.Get("user"),
+			Ephemeral: method == "chat.postEphemeral",
+		}
+		s.messages = append(s.messages, m)
+		if m.Ephemeral {
+			writeJSON(w, map[string]any{"ok": true, "message_ts": m.TS})
+			return
+		}
+		writeJSON(w, map[string]any{
+			"ok": true, "channel": m.Channel, "ts": m.TS,
+			"message": map[string]any{"type": "message", "subtype": "bot_message", "bot_id": BotID, "text": m.Text, "ts": m.TS},
+		})
+	case "chat.update":
+		for _, m := range s.messages {
+			if m.Channel == f.Get("channel") && m.TS == f.Get("ts") && !m.Ephemeral {
+				m.Text = f.Get("text")
+				if b := f.Get("blocks"); b != "" {
+					m.Blocks = json.RawMessage(b)
+				}
+				m.Updates++
+				writeJSON(w, map[string]any{"ok": true, "channel": m.Channel, "ts": m.TS, "text": m.Text})
+				return
+			}
+		}
+		writeJSON(w, map[string]any{"ok": false, "error": "message_not_found"})
+	case "apps.connections.open":
+		writeJSON(w, map[string]any{"ok": true, "url": "ws" + strings.TrimPrefix(s.srv.URL, "http") + "/socket"})
+	default:
+		writeJSON(w, map[string]any{"ok": false, "error": "unknown_method"})
+	}
+}
+
+func writeFailure(w http.ResponseWriter, f Failure) {
+	if f.RetryAfter != "" {
+		w.Header().Set("Retry-After", f.RetryAfter)
+	}
+	status := f.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if f.Error == "" {
+		w.WriteHeader(status) // empty body, as Slack's 429s and slack-go's tests have it
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": f.Error})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Buttons returns the buttons in m's actions blocks.
+func (m Message) Buttons() []Button {
+	var blocks []struct {
+		Type     string `json:"type"`
+		BlockID  string `json:"block_id"`
+		Elements []struct {
+			Type     string `json:"type"`
+			ActionID string `json:"action_id"`
+			Value    string `json:"value"`
+			Style    string `json:"style"`
+			Text     struct {
+				Text string `json:"text"`
+			} `json:"text"`
+		} `json:"elements"`
+	}
+	_ = json.Unmarshal(m.Blocks, &blocks)
+	var out []Button
+	for _, b := range blocks {
+		if b.Type != "actions" {
+			continue
+		}
+		for _, e := range b.Elements {
+			if e.Type == "button" {
+				out = append(out, Button{ActionID: e.ActionID, BlockID: b.BlockID, Label: e.Text.Text, Value: e.Value, Style: e.Style})
+			}
+		}
+	}
+	return out
+}
+
+// Button returns the button labelled label, if m has one.
+func (m Message) Button(label string) (Button, bool) {
+	for _, b := range m.Buttons() {
+		if b.Label == label {
+			return b, true
+		}
+	}
+	return Button{}, false
+}
+
+// BlockText returns every text string in m's blocks, one per line: what a
+// person reads in the message.
+func (m Message) BlockText() string {
+	var v any
+	_ = json.Unmarshal(m.Blocks, &v)
+	var b strings.Builder
+	var walk func(any)
+	walk = func(v any) {
+		switch t := v.(type) {
+		case map[string]any:
+			if s, ok := t["text"].(string); ok {
+				b.WriteString(s)
+				b.WriteByte('\n')
+			}
+			for k, c := range t {
+				if k != "text" {
+					walk(c)
+				} else if _, ok := c.(string); !ok {
+					walk(c)
+				}
+			}
+		case []any:
+			for _, c := range t {
+				walk(c)
+			}
+		}
+	}
+	walk(v)
+	return b.String()
+}
+
+// Now returns the time as a Unix timestamp string, for request signing.
+func unixString(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
