@@ -6,11 +6,21 @@
 package tenant
 
 import (
-	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
 	"time"
+
+	absser "github.com/microsoft/kiota-abstractions-go/serialization"
+	kiotaauth "github.com/microsoft/kiota-authentication-azure-go"
+	khttp "github.com/microsoft/kiota-http-go"
+	formser "github.com/microsoft/kiota-serialization-form-go"
+	jsonser "github.com/microsoft/kiota-serialization-json-go"
+	textser "github.com/microsoft/kiota-serialization-text-go"
 )
 
 // ErrNotApplied is returned by Verify when the read-back value is not the one set.
@@ -38,32 +48,146 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Client reads and changes one Microsoft 365 tenant through Graph.
-type Client struct{}
+// Defaults filled by New.
+const (
+	DefaultGraphURL     = "https://graph.microsoft.com"
+	DefaultAuthorityURL = "https://login.microsoftonline.com"
+	// defaultHTTPTimeout bounds one HTTP attempt when Config.HTTPClient is nil.
+	defaultHTTPTimeout = 60 * time.Second
+)
 
-// New validates cfg, fills defaults and builds the client. It does no I/O.
-func New(cfg Config) (*Client, error) { panic("not implemented") }
+// tenantIDPattern accepts a GUID or a domain name: nothing that could change
+// the authority URL's path.
+var tenantIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]*$`)
 
-// Diagnose runs every check concurrently and returns the findings and the
-// change plan. A check that cannot run becomes a finding; an error is
-// returned only when nothing could be read at all (bad credentials).
-func (c *Client) Diagnose(ctx context.Context, t Target) (Report, error) { panic("not implemented") }
-
-// SignIns summarises the account's sign-ins since the given time.
-func (c *Client) SignIns(ctx context.Context, account string, since time.Time) (SignInSummary, error) {
-	panic("not implemented")
+// Client reads and changes one Microsoft 365 tenant through Graph. It is
+// safe for concurrent use.
+type Client struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	adapter *khttp.NetHttpRequestAdapter
+	retry   *retryHandler
+	// graphBase is cfg.GraphURL + "/v1.0", parsed; paging links must stay on
+	// its scheme and host.
+	graphBase *url.URL
 }
 
-// Snapshot reads the item's current value into Before and returns it.
-func (c *Client) Snapshot(ctx context.Context, it Item) (Item, error) { panic("not implemented") }
+// CheckAndSetDefaults validates cfg and fills its defaults: TenantID and
+// ClientID are required, and ClientSecret or CertFile; GraphURL and
+// AuthorityURL must be https URLs without a query.
+func (cfg *Config) CheckAndSetDefaults() error {
+	if cfg.TenantID == "" || !tenantIDPattern.MatchString(cfg.TenantID) {
+		return errors.New("tenant id: need a GUID or a domain name")
+	}
+	if cfg.ClientID == "" {
+		return errors.New("client id is required")
+	}
+	if cfg.ClientSecret == "" && cfg.CertFile == "" {
+		return errors.New("need a client secret or a certificate file")
+	}
+	var err error
+	if cfg.GraphURL, err = httpsBase("graph url", cfg.GraphURL, DefaultGraphURL); err != nil {
+		return err
+	}
+	if cfg.AuthorityURL, err = httpsBase("authority url", cfg.AuthorityURL, DefaultAuthorityURL); err != nil {
+		return err
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: defaultHTTPTimeout}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxRetries <= 0 {
+		cfg.MaxRetries = defaultMaxRetries
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return nil
+}
 
-// Apply writes it.After.
-func (c *Client) Apply(ctx context.Context, it Item) error { panic("not implemented") }
+// httpsBase checks a base URL and returns it without a trailing slash.
+func httpsBase(name, v, def string) (string, error) {
+	if v == "" {
+		v = def
+	}
+	u, err := url.Parse(v)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
+	}
+	if u.Scheme != "https" {
+		return "", fmt.Errorf("%s %q: must be https", name, v)
+	}
+	if u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("%s %q: need https://host[/path] only", name, v)
+	}
+	return strings.TrimRight(v, "/"), nil
+}
 
-// Verify reads the item back; ErrNotApplied when it does not hold After.
-func (c *Client) Verify(ctx context.Context, it Item) error { panic("not implemented") }
+// New validates cfg, fills defaults and builds the client. It does no I/O.
+func New(cfg Config) (*Client, error) {
+	if err := cfg.CheckAndSetDefaults(); err != nil {
+		return nil, fmt.Errorf("tenant config: %w", err)
+	}
+	cred, err := newCredential(cfg)
+	if err != nil {
+		return nil, err
+	}
+	graphBase, err := url.Parse(cfg.GraphURL + "/v1.0")
+	if err != nil {
+		return nil, fmt.Errorf("graph url: %w", err)
+	}
+	// The token goes only to the Graph host: with any other host (a national
+	// cloud, the sandbox) kiota would otherwise send requests without one.
+	auth, err := kiotaauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(
+		cred, []string{cfg.GraphURL + "/.default"}, []string{graphBase.Host})
+	if err != nil {
+		return nil, fmt.Errorf("graph auth provider: %w", err)
+	}
+	retry := newRetryHandler(cfg.MaxRetries, cfg.HTTPClient.Timeout, cfg.Now, cfg.Logger)
+	adapter, err := khttp.NewNetHttpRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(
+		auth, parseNodeFactories(), serializationWriterFactories(), newGraphHTTPClient(cfg.HTTPClient, retry))
+	if err != nil {
+		return nil, fmt.Errorf("graph request adapter: %w", err)
+	}
+	adapter.SetBaseUrl(graphBase.String())
+	return &Client{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		now:       cfg.Now,
+		adapter:   adapter,
+		retry:     retry,
+		graphBase: graphBase,
+	}, nil
+}
 
-// Restore writes it.Before only while the tenant still holds it.After.
-func (c *Client) Restore(ctx context.Context, it Item) (RestoreResult, error) {
-	panic("not implemented")
+// parseNodeFactories and serializationWriterFactories are the content types
+// the Graph models need (what the SDK's service client registers globally),
+// kept per client instead of in kiota's process-wide registries.
+func parseNodeFactories() *absser.ParseNodeFactoryRegistry {
+	r := absser.NewParseNodeFactoryRegistry()
+	for _, f := range []absser.ParseNodeFactory{
+		jsonser.NewJsonParseNodeFactory(),
+		textser.NewTextParseNodeFactory(),
+		formser.NewFormParseNodeFactory(),
+	} {
+		ct, _ := f.GetValidContentType()
+		r.ContentTypeAssociatedFactories[ct] = f
+	}
+	return r
+}
+
+func serializationWriterFactories() *absser.SerializationWriterFactoryRegistry {
+	r := absser.NewSerializationWriterFactoryRegistry()
+	for _, f := range []absser.SerializationWriterFactory{
+		jsonser.NewJsonSerializationWriterFactory(),
+		textser.NewTextSerializationWriterFactory(),
+		formser.NewFormSerializationWriterFactory(),
+	} {
+		ct, _ := f.GetValidContentType()
+		r.ContentTypeAssociatedFactories[ct] = f
+	}
+	return r
 }

@@ -1,0 +1,101 @@
+package tenant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+)
+
+// publicAuthorityHost is the only sign-in host for which MSAL's instance
+// discovery (a call to login.microsoftonline.com) is left on.
+const publicAuthorityHost = "login.microsoftonline.com"
+
+// maxAuthMessage bounds the sign-in error text kept in an error.
+const maxAuthMessage = 400
+
+// msalCredential adapts an MSAL confidential client to azcore.TokenCredential,
+// which the kiota authentication provider asks for tokens. MSAL caches the
+// app token and refreshes it before it expires.
+type msalCredential struct {
+	app confidential.Client
+	// secrets are redacted from any error text.
+	secrets []string
+}
+
+// GetToken implements azcore.TokenCredential.
+func (m *msalCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	var o []confidential.AcquireByCredentialOption
+	if opts.Claims != "" {
+		o = append(o, confidential.WithClaims(opts.Claims))
+	}
+	res, err := m.app.AcquireTokenByCredential(ctx, opts.Scopes, o...)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+			return azcore.AccessToken{}, fmt.Errorf("get token: %w", ctxErr)
+		}
+		return azcore.AccessToken{}, fmt.Errorf("%w: %s", ErrAuthentication, m.redact(err.Error()))
+	}
+	return azcore.AccessToken{Token: res.AccessToken, ExpiresOn: res.ExpiresOn}, nil
+}
+
+func (m *msalCredential) redact(s string) string {
+	for _, sec := range m.secrets {
+		if sec != "" {
+			s = strings.ReplaceAll(s, sec, "[redacted]")
+		}
+	}
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > maxAuthMessage {
+		s = s[:maxAuthMessage] + "…"
+	}
+	return s
+}
+
+// newCredential builds the MSAL client for cfg (already validated and
+// defaulted): a client secret, or else the certificate and key in CertFile.
+func newCredential(cfg Config) (*msalCredential, error) {
+	var (
+		cred    confidential.Credential
+		err     error
+		secrets []string
+	)
+	if cfg.ClientSecret != "" {
+		cred, err = confidential.NewCredFromSecret(cfg.ClientSecret)
+		secrets = append(secrets, cfg.ClientSecret)
+	} else {
+		var pemData []byte
+		pemData, err = os.ReadFile(cfg.CertFile)
+		if err != nil {
+			return nil, fmt.Errorf("read client certificate: %w", err)
+		}
+		certs, key, perr := confidential.CertFromPEM(pemData, "")
+		if perr != nil {
+			// CertFromPEM's message names the PEM block, not its contents.
+			return nil, fmt.Errorf("parse client certificate %s: %w", cfg.CertFile, perr)
+		}
+		cred, err = confidential.NewCredFromCert(certs, key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("client credential: %w", err)
+	}
+	authority := cfg.AuthorityURL + "/" + url.PathEscape(cfg.TenantID)
+	opts := []confidential.Option{confidential.WithHTTPClient(cfg.HTTPClient)}
+	if u, _ := url.Parse(cfg.AuthorityURL); u == nil || !strings.EqualFold(u.Host, publicAuthorityHost) {
+		// Instance discovery asks login.microsoftonline.com about the
+		// authority host; a national cloud, a private authority or the
+		// sandbox answers its own OpenID configuration instead.
+		opts = append(opts, confidential.WithInstanceDiscovery(false))
+	}
+	app, err := confidential.New(authority, cfg.ClientID, cred, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("sign-in client: %w", err)
+	}
+	return &msalCredential{app: app, secrets: secrets}, nil
+}
