@@ -22,15 +22,16 @@ func fromSlashCommand(sc slack.SlashCommand) bot.Command {
 	}
 }
 
-// fromBlockActions maps a click on one of c2bot's buttons to the command the
-// button stands for. It reports false for anything else (other apps'
-// elements, views, selects).
+// fromBlockActions maps a button click to the command the button stands
+// for. It reports false for anything else (selects, views, empty values).
 func fromBlockActions(ic slack.InteractionCallback) (bot.Command, bool) {
 	if ic.Type != slack.InteractionTypeBlockActions || len(ic.ActionCallback.BlockActions) == 0 {
 		return bot.Command{}, false
 	}
 	act := ic.ActionCallback.BlockActions[0]
-	if act.Type != slack.ActionType(slack.METButton) || !strings.HasPrefix(act.ActionID, actionPrefix) || act.Value == "" {
+	// Slack sends an app only clicks on its own messages; every button
+	// c2bot draws carries its command as value (the core authorises it).
+	if act.Type != slack.ActionType(slack.METButton) || act.Value == "" {
 		return bot.Command{}, false
 	}
 	channel := ic.Channel.ID

@@ -23,8 +23,8 @@ const (
 	maxFallbackChars = 3000
 )
 
-// actionPrefix starts the action_id of every button c2bot draws; clicks on
-// anything else are ignored.
+// actionPrefix starts the action_id of every button c2bot draws
+// ("c2:0", "c2:1", …); action ids must be unique within a message.
 const actionPrefix = "c2:"
 
 var severityEmoji = map[bot.Severity]string{

@@ -50,14 +50,16 @@ type Call struct {
 	Body []byte
 }
 
-// Failure scripts the answer to one call.
-type Failure struct {
+// Reply scripts the answer to one call.
+type Reply struct {
 	// Status is the HTTP status; 0 means 200.
 	Status int
 	// RetryAfter, when set, is sent as the Retry-After header.
 	RetryAfter string
 	// Error, when set, is answered as {"ok":false,"error":Error}.
 	Error string
+	// Body, when set, is answered verbatim as JSON (a recorded response).
+	Body []byte
 }
 
 // Message is a message as the fake workspace holds it.
@@ -92,7 +94,7 @@ type Server struct {
 	mu       sync.Mutex
 	changed  chan struct{}
 	calls    []Call
-	failures map[string][]Failure
+	scripted map[string][]Reply
 	messages []*Message
 	seq      int
 
@@ -112,7 +114,7 @@ func NewServer() *Server {
 		botToken: BotToken,
 		appToken: AppToken,
 		changed:  make(chan struct{}),
-		failures: make(map[string][]Failure),
+		scripted: make(map[string][]Reply),
 		acks:     make(map[string]json.RawMessage),
 		stop:     make(chan struct{}),
 	}
@@ -152,12 +154,12 @@ func (s *Server) Calls(method string) []Call {
 	return out
 }
 
-// Fail makes the next len(failures) calls to method answer with failures,
-// in order; later calls succeed again.
-func (s *Server) Fail(method string, failures ...Failure) {
+// Script makes the next len(replies) calls to method answer with replies,
+// in order, whatever their token; later calls are served normally again.
+func (s *Server) Script(method string, replies ...Reply) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failures[method] = append(s.failures[method], failures...)
+	s.scripted[method] = append(s.scripted[method], replies...)
 }
 
 // Messages returns copies of the messages in channel (all channels when
@@ -249,9 +251,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	s.calls = append(s.calls, call)
 	defer s.notifyLocked()
 
-	if f := s.failures[method]; len(f) > 0 {
-		s.failures[method] = f[1:]
-		writeFailure(w, f[0])
+	if r := s.scripted[method]; len(r) > 0 {
+		s.scripted[method] = r[1:]
+		writeReply(w, r[0])
 		return
 	}
 	want := s.botToken
@@ -324,13 +326,19 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func writeFailure(w http.ResponseWriter, f Failure) {
+func writeReply(w http.ResponseWriter, f Reply) {
 	if f.RetryAfter != "" {
 		w.Header().Set("Retry-After", f.RetryAfter)
 	}
 	status := f.Status
 	if status == 0 {
 		status = http.StatusOK
+	}
+	if f.Body != nil {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(status)
+		_, _ = w.Write(f.Body)
+		return
 	}
 	if f.Error == "" {
 		w.WriteHeader(status) // empty body, as Slack's 429s and slack-go's tests have it
