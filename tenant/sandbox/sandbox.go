@@ -357,6 +357,13 @@ func (s *Server) SetLatency(d time.Duration) {
 	s.latency = d
 }
 
+// setThrottleClock replaces the throttle's wall clock (tests).
+func (s *Server) setThrottleClock(now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.throttleNow = now
+}
+
 // SetCAThrottle turns the Conditional Access throttle on or off. It is on by
 // default: like Graph, the sandbox answers a request to
 // /identity/conditionalAccess/… with 429 TooManyRequests and no Retry-After
