@@ -141,8 +141,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	// The token goes only to the Graph host: with any other host (a national
 	// cloud, the sandbox) kiota would otherwise send requests without one.
+	// Kiota compares host names without the port.
 	auth, err := kiotaauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(
-		cred, []string{cfg.GraphURL + "/.default"}, []string{graphBase.Host})
+		cred, []string{cfg.GraphURL + "/.default"}, []string{graphBase.Hostname()})
 	if err != nil {
 		return nil, fmt.Errorf("graph auth provider: %w", err)
 	}
