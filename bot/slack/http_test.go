@@ -320,10 +320,10 @@ func TestAckWhileHandlerBlocks(t *testing.T) {
 func TestBlockActionsFixtures(t *testing.T) {
 	now := time.Unix(1700000000, 0)
 	docsWant := bot.Command{
-		ID:   clickID("1548426417.840180", "UA8RXUSPL", "click_me_123"),
-		User: bot.User{ID: "UA8RXUSPL", Name: "jtorrance"},
-		Conv: bot.Conversation{Platform: bot.Slack, ID: "CBR2V3XEX"},
-		Text: "click_me_123",
+		ID:     clickID("1548426417.840180", "UA8RXUSPL", "click_me_123"),
+		User:   bot.User{ID: "UA8RXUSPL", Name: "jtorrance"},
+		Conv:   bot.Conversation{Platform: bot.Slack, ID: "CBR2V3XEX"},
+		Text:   "click_me_123",
 		Origin: &bot.MessageRef{Conv: bot.Conversation{Platform: bot.Slack, ID: "CBR2V3XEX"}, ID: "1548261231.000200"},
 	}
 	boltWant := bot.Command{

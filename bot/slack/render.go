@@ -68,7 +68,7 @@ func renderSection(s bot.Section) []slack.Block {
 	emoji := severityEmoji[s.Severity]
 	switch {
 	case s.Title != "":
-		blocks = append(blocks, slack.NewSectionBlock(heading(emoji, s.Title), nil, nil))
+		blocks = append(blocks, slack.NewSectionBlock(heading(emoji, s.Title, s.Severity.String()), nil, nil))
 	case emoji != "":
 		blocks = append(blocks, slack.NewSectionBlock(plainEmoji(emoji+" "+s.Severity.String()), nil, nil))
 	}
@@ -134,18 +134,22 @@ func capBlocks(blocks []slack.Block) []slack.Block {
 	return out
 }
 
-// heading draws "emoji *title*" in mrkdwn when the title is safe to bold,
-// otherwise the same line as plain_text.
-func heading(emoji, title string) *slack.TextBlockObject {
+// heading draws "emoji *title* (severity)" in mrkdwn when the title is
+// safe to bold, otherwise the same line as plain_text. The severity word
+// is there for screen readers and colour-blind readers.
+func heading(emoji, title, severity string) *slack.TextBlockObject {
 	title = truncate(title, maxSectionChars-40)
-	prefix := ""
+	prefix, suffix := "", ""
 	if emoji != "" {
 		prefix = emoji + " "
 	}
-	if hasMarkup(title) {
-		return plainEmoji(prefix + title)
+	if severity != "" {
+		suffix = " (" + severity + ")"
 	}
-	return mrkdwn(prefix + "*" + escape(title) + "*")
+	if hasMarkup(title) {
+		return plainEmoji(prefix + title + suffix)
+	}
+	return mrkdwn(prefix + "*" + escape(title) + "*" + suffix)
 }
 
 // boldOrPlain draws s bold in mrkdwn, or as plain_text when it contains
@@ -199,10 +203,10 @@ func unescape(s string) string {
 var mrkdwnUnescaper = strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">")
 
 // hasMarkup reports whether s holds a character mrkdwn may read as
-// formatting (bold, italic, strike, code, quote). Mentions and links need
-// < and >, which escape neutralises.
+// formatting (bold, italic, strike, code). Mentions, links and quotes
+// need < or >, which escape neutralises.
 func hasMarkup(s string) bool {
-	return strings.ContainsAny(s, "*_~`>")
+	return strings.ContainsAny(s, "*_~`")
 }
 
 // truncate shortens s to at most n runes, ending with an ellipsis when cut.
