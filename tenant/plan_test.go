@@ -1,0 +1,249 @@
+package tenant
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const blockPolicyID = "9d0f9a1c-0000-4000-8000-000000000001"
+
+func patches(f *fakeTenant) []recorded {
+	var out []recorded
+	for _, r := range f.graphRequests() {
+		if r.Method == http.MethodPatch {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func TestApplyVerifyRestoreBooleans(t *testing.T) {
+	tests := []struct {
+		item     Item
+		wantBody string
+		state    func(*fakeTenant) bool
+	}{
+		{Item{Kind: KindSecurityDefaults, Before: ValueTrue, After: ValueFalse}, `{"isEnabled":false}`,
+			func(f *fakeTenant) bool { return f.securityOn }},
+		{Item{Kind: KindSharePointLegacyAuth, Before: ValueFalse, After: ValueTrue}, `{"isLegacyAuthProtocolsEnabled":true}`,
+			func(f *fakeTenant) bool { return f.legacyAuth }},
+		{Item{Kind: KindSharePointInvitedMatch, Before: ValueTrue, After: ValueFalse}, `{"isRequireAcceptingUserToMatchInvitedUserEnabled":false}`,
+			func(f *fakeTenant) bool { return f.invitedMatch }},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.item.Kind), func(t *testing.T) {
+			f := newFakeTenant(t)
+			c, _ := f.newClient(t)
+			ctx := context.Background()
+			snap, err := c.Snapshot(ctx, Item{Kind: tt.item.Kind, Before: tt.item.After, After: tt.item.After})
+			if err != nil || snap.Before != tt.item.Before {
+				t.Fatalf("snapshot %+v, %v", snap, err)
+			}
+			if err := c.Verify(ctx, tt.item); !errors.Is(err, ErrNotApplied) {
+				t.Fatalf("verify before apply: %v", err)
+			}
+			if err := c.Apply(ctx, tt.item); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Verify(ctx, tt.item); err != nil {
+				t.Fatal(err)
+			}
+			p := patches(f)
+			if len(p) != 1 || string(p[0].Body) != tt.wantBody || p[0].ContentEncoding != "" {
+				t.Fatalf("PATCHes %+v, want one with %s", p, tt.wantBody)
+			}
+			f.mu.Lock()
+			applied := tt.state(f)
+			f.mu.Unlock()
+			if applied != (tt.item.After == ValueTrue) {
+				t.Fatal("fake state not changed")
+			}
+
+			res, err := c.Restore(ctx, tt.item)
+			if err != nil || res.Outcome != Restored || res.Current != tt.item.Before {
+				t.Fatalf("restore %+v, %v", res, err)
+			}
+			// A second restore finds the original value and writes nothing.
+			res, err = c.Restore(ctx, tt.item)
+			if err != nil || res.Outcome != AlreadyOriginal {
+				t.Fatalf("second restore %+v, %v", res, err)
+			}
+			if n := len(patches(f)); n != 2 {
+				t.Fatalf("%d PATCHes, want apply + one restore", n)
+			}
+		})
+	}
+}
+
+func TestVerifyReportsValueSeen(t *testing.T) {
+	f := newFakeTenant(t)
+	// The PATCH is accepted but does not stick.
+	f.fail(failRule{method: http.MethodPatch, prefix: "/policies", status: http.StatusNoContent})
+	c, _ := f.newClient(t)
+	it := Item{Kind: KindSecurityDefaults, Before: ValueTrue, After: ValueFalse}
+	if err := c.Apply(context.Background(), it); err != nil {
+		t.Fatal(err)
+	}
+	err := c.Verify(context.Background(), it)
+	if !errors.Is(err, ErrNotApplied) || !containsAll(err.Error(), `reads "true"`, `want "false"`) {
+		t.Fatalf("verify: %v", err)
+	}
+}
+
+func TestCAExclusionApplyRestore(t *testing.T) {
+	f := newFakeTenant(t)
+	f.policies = append(f.policies, caPolicyJSON(blockPolicyID, "Block legacy authentication", "enabled",
+		[]string{"exchangeActiveSync", "other"}, []string{"block"}, []string{"All"},
+		[]string{"124c5b6a-ffa5-483a-9b88-04c3fce5574a"}, []string{"ba8e7ded-8b0f-4836-ba06-8ff1ecc5c8ba"}))
+	c, _ := f.newClient(t)
+	ctx := context.Background()
+	it := Item{Kind: KindCAExcludeUser, PolicyID: blockPolicyID, PolicyName: "Block legacy authentication",
+		UserID: testUserID, UserPrincipalName: testAccount, Before: ValueIncluded, After: ValueExcluded}
+
+	if err := c.Apply(ctx, it); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Verify(ctx, it); err != nil {
+		t.Fatal(err)
+	}
+	p := patches(f)
+	if len(p) != 1 || p[0].Path != "/identity/conditionalAccess/policies/"+blockPolicyID {
+		t.Fatalf("PATCHes %+v", p)
+	}
+	var body map[string]map[string]map[string][]string
+	if err := json.Unmarshal(p[0].Body, &body); err != nil {
+		t.Fatalf("PATCH body %s: %v", p[0].Body, err)
+	}
+	if len(body) != 1 || len(body["conditions"]) != 1 {
+		t.Fatalf("PATCH carries more than conditions.users: %s", p[0].Body)
+	}
+	users := body["conditions"]["users"]
+	want := map[string][]string{
+		"includeUsers":  {"All"},
+		"excludeUsers":  {"124c5b6a-ffa5-483a-9b88-04c3fce5574a", testUserID},
+		"includeGroups": {"ba8e7ded-8b0f-4836-ba06-8ff1ecc5c8ba"},
+		"excludeGroups": {},
+		"includeRoles":  {},
+		"excludeRoles":  {"62e90394-69f5-4237-9190-012177145e10"},
+	}
+	for k, v := range want {
+		got, ok := users[k]
+		if !ok || !slices.Equal(got, v) {
+			t.Errorf("users.%s = %v (present %v), want %v", k, got, ok, v)
+		}
+	}
+
+	// Applying again is a no-op.
+	if err := c.Apply(ctx, it); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(patches(f)); n != 1 {
+		t.Fatalf("second apply wrote again (%d PATCHes)", n)
+	}
+
+	res, err := c.Restore(ctx, it)
+	if err != nil || res.Outcome != Restored || res.Current != ValueIncluded {
+		t.Fatalf("restore %+v, %v", res, err)
+	}
+	p = patches(f)
+	var back map[string]map[string]map[string][]string
+	_ = json.Unmarshal(p[len(p)-1].Body, &back)
+	if got := back["conditions"]["users"]["excludeUsers"]; !slices.Equal(got, []string{"124c5b6a-ffa5-483a-9b88-04c3fce5574a"}) {
+		t.Fatalf("restore excludeUsers %v", got)
+	}
+}
+
+func TestCAExclusionRestoreSendsEmptyList(t *testing.T) {
+	f := newFakeTenant(t)
+	f.policies = append(f.policies, caPolicyJSON(blockPolicyID, "Block", "enabled",
+		[]string{"other"}, []string{"block"}, []string{"All"}, []string{testUserID}, []string{}))
+	c, _ := f.newClient(t)
+	it := Item{Kind: KindCAExcludeUser, PolicyID: blockPolicyID, UserID: testUserID, Before: ValueIncluded, After: ValueExcluded}
+	res, err := c.Restore(context.Background(), it)
+	if err != nil || res.Outcome != Restored {
+		t.Fatalf("restore %+v, %v", res, err)
+	}
+	p := patches(f)
+	var body map[string]map[string]map[string]*[]string
+	_ = json.Unmarshal(p[0].Body, &body)
+	if ex := body["conditions"]["users"]["excludeUsers"]; ex == nil || len(*ex) != 0 {
+		t.Fatalf("excludeUsers not sent as []: %s", p[0].Body)
+	}
+}
+
+func TestRestoreDrift(t *testing.T) {
+	ctx := context.Background()
+	t.Run("changed back outside c2bot", func(t *testing.T) {
+		f := newFakeTenant(t) // security defaults on = Before
+		c, _ := f.newClient(t)
+		res, err := c.Restore(ctx, Item{Kind: KindSecurityDefaults, Before: ValueTrue, After: ValueFalse})
+		if err != nil || res.Outcome != AlreadyOriginal || res.Current != ValueTrue {
+			t.Fatalf("restore %+v, %v", res, err)
+		}
+		if n := len(patches(f)); n != 0 {
+			t.Fatalf("%d PATCHes", n)
+		}
+	})
+	t.Run("conditional access policy deleted", func(t *testing.T) {
+		f := newFakeTenant(t)
+		c, _ := f.newClient(t)
+		res, err := c.Restore(ctx, Item{Kind: KindCAExcludeUser, PolicyID: "gone", UserID: testUserID, Before: ValueIncluded, After: ValueExcluded})
+		if err != nil || res.Outcome != Drifted || res.Current != policyDeleted {
+			t.Fatalf("restore %+v, %v", res, err)
+		}
+		if n := len(patches(f)); n != 0 {
+			t.Fatalf("%d PATCHes", n)
+		}
+	})
+	t.Run("user removed from exclusions by someone else", func(t *testing.T) {
+		f := newFakeTenant(t)
+		f.policies = append(f.policies, caPolicyJSON(blockPolicyID, "Block", "enabled",
+			[]string{"other"}, []string{"block"}, []string{"All"}, []string{}, []string{}))
+		c, _ := f.newClient(t)
+		res, err := c.Restore(ctx, Item{Kind: KindCAExcludeUser, PolicyID: blockPolicyID, UserID: testUserID, Before: ValueIncluded, After: ValueExcluded})
+		if err != nil || res.Outcome != AlreadyOriginal {
+			t.Fatalf("restore %+v, %v", res, err)
+		}
+	})
+	t.Run("restore write fails", func(t *testing.T) {
+		f := newFakeTenant(t)
+		f.securityOn = false
+		f.fail(failRule{method: http.MethodPatch, prefix: "/policies", status: 403, body: readFixture(t, "error_403_authorization_requestdenied.json")})
+		c, _ := f.newClient(t)
+		_, err := c.Restore(ctx, Item{Kind: KindSecurityDefaults, Before: ValueTrue, After: ValueFalse})
+		if !IsForbidden(err) {
+			t.Fatalf("err %v", err)
+		}
+	})
+}
+
+func TestInvalidItems(t *testing.T) {
+	c, _ := newFakeTenant(t).newClient(t)
+	for _, it := range []Item{
+		{Kind: "nonsense", Before: ValueTrue, After: ValueFalse},
+		{Kind: KindSecurityDefaults, Before: "yes", After: ValueFalse},
+		{Kind: KindCAExcludeUser, Before: ValueIncluded, After: ValueExcluded},
+		{Kind: KindCAExcludeUser, PolicyID: "p", UserID: "u", Before: ValueTrue, After: ValueFalse},
+	} {
+		if err := c.Apply(context.Background(), it); !errors.Is(err, ErrInvalidItem) {
+			t.Errorf("Apply(%+v) = %v", it, err)
+		}
+		if _, err := c.Restore(context.Background(), it); !errors.Is(err, ErrInvalidItem) {
+			t.Errorf("Restore(%+v) = %v", it, err)
+		}
+	}
+}
+
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
