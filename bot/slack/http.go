@@ -128,6 +128,10 @@ func (a *Adapter) serveCommand(w http.ResponseWriter, r *http.Request, body []by
 		http.Error(w, "malformed form body", http.StatusBadRequest)
 		return
 	}
+	if form.Get("ssl_check") == "1" {
+		w.WriteHeader(http.StatusOK) // Slack checking the certificate
+		return
+	}
 	sc := slashCommandFromForm(form)
 	if sc.UserID == "" || sc.ChannelID == "" {
 		http.Error(w, "not a slash command", http.StatusBadRequest)
