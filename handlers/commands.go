@@ -141,7 +141,7 @@ func (c *Core) diagnose(ctx context.Context, cmd bot.Command, a args) error {
 	}
 	c.audit1(ctx, store.Event{Actor: cmd.User.ID, Action: "diagnosed", Tenant: t.Name,
 		Detail: fmt.Sprintf("%d findings, %d changes proposed", len(rep.Findings), len(rep.Plan))})
-	_, err = c.reply(ctx, cmd, renderReport(t.Name, tg, rep))
+	_, err = c.reply(ctx, cmd, RenderReport(t.Name, tg, rep))
 	return err
 }
 

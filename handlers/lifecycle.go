@@ -120,6 +120,8 @@ func (c *Core) apply(ctx context.Context, r store.Request) {
 	results := make([]itemResult, len(snaps))
 	for i, it := range snaps {
 		results[i].Item = it
+	}
+	for i, it := range snaps {
 		if err := cl.Apply(ctx, it); err != nil {
 			results[i].Error = ErrorMessage(err)
 			log.ErrorContext(ctx, "apply failed; rolling back", "setting", string(it.Kind), "err", err)

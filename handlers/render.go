@@ -67,8 +67,8 @@ func describeOutcomes(res []itemResult) string {
 	return strings.Join(parts, ", ")
 }
 
-// renderReport is the answer to diagnose.
-func renderReport(name string, tg tenant.Target, rep tenant.Report) bot.Message {
+// RenderReport is the answer to diagnose: the findings of rep for tenant name.
+func RenderReport(name string, tg tenant.Target, rep tenant.Report) bot.Message {
 	blockers := 0
 	for _, f := range rep.Findings {
 		if f.Severity == tenant.SeverityBlocker {

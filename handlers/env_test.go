@@ -1,0 +1,276 @@
+package handlers_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/c2bot/c2bot/bot"
+	"github.com/c2bot/c2bot/handlers"
+	"github.com/c2bot/c2bot/store"
+	"github.com/c2bot/c2bot/tenant"
+	"github.com/c2bot/c2bot/tenant/sandbox"
+)
+
+// chat is a recording bot.Sender: the test double of a chat platform.
+type chat struct {
+	mu       sync.Mutex
+	n        int
+	posts    []posted
+	msgs     map[string]bot.Message // current text of each message
+	whispers []posted
+	failing  int // the next failing calls of Post/Update return an error
+	gone     bool
+}
+
+type posted struct {
+	Ref  bot.MessageRef
+	User bot.User
+	Msg  bot.Message
+}
+
+func newChat() *chat { return &chat{msgs: map[string]bot.Message{}} }
+
+func (c *chat) Platform() string { return bot.Web }
+
+func (c *chat) fail() error {
+	if c.gone {
+		return fmt.Errorf("channel archived: %w", bot.ErrUndeliverable)
+	}
+	if c.failing > 0 {
+		c.failing--
+		return errors.New("chat platform unreachable")
+	}
+	return nil
+}
+
+func (c *chat) Post(_ context.Context, conv bot.Conversation, msg bot.Message) (bot.MessageRef, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.fail(); err != nil {
+		return bot.MessageRef{}, err
+	}
+	c.n++
+	ref := bot.MessageRef{Conv: conv, ID: fmt.Sprintf("m-%d", c.n)}
+	c.posts = append(c.posts, posted{Ref: ref, Msg: msg})
+	c.msgs[ref.ID] = msg
+	return ref, nil
+}
+
+func (c *chat) Update(_ context.Context, ref bot.MessageRef, msg bot.Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.fail(); err != nil {
+		return err
+	}
+	if _, ok := c.msgs[ref.ID]; !ok {
+		return fmt.Errorf("no message %s: %w", ref.ID, bot.ErrUndeliverable)
+	}
+	c.msgs[ref.ID] = msg
+	return nil
+}
+
+func (c *chat) PostEphemeral(_ context.Context, conv bot.Conversation, user bot.User, msg bot.Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.whispers = append(c.whispers, posted{Ref: bot.MessageRef{Conv: conv}, User: user, Msg: msg})
+	return nil
+}
+
+func (c *chat) lastPost(t *testing.T) posted {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.posts) == 0 {
+		t.Fatal("nothing was posted")
+	}
+	return c.posts[len(c.posts)-1]
+}
+
+func (c *chat) message(id string) bot.Message {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.msgs[id]
+}
+
+func (c *chat) lastWhisper(t *testing.T) string {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.whispers) == 0 {
+		t.Fatal("no private reply")
+	}
+	return c.whispers[len(c.whispers)-1].Msg.PlainText()
+}
+
+func (c *chat) count() (posts, whispers int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.posts), len(c.whispers)
+}
+
+// clock is a settable clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// env is a core wired to the sandbox tenant, a real bbolt file and a chat.
+type env struct {
+	t     *testing.T
+	sb    *sandbox.Server
+	st    *store.Store
+	core  *handlers.Core
+	chat  *chat
+	clock *clock
+	ctx   context.Context
+}
+
+var (
+	alice = bot.User{ID: "alice", Name: "Alice"}
+	bob   = bot.User{ID: "bob", Name: "Bob"}
+	carol = bot.User{ID: "carol", Name: "Carol"}
+	room  = bot.Conversation{Platform: bot.Web, ID: "console"}
+)
+
+type envOption func(*handlers.Config, *handlers.TenantConfig)
+
+func newEnv(t *testing.T, opts ...envOption) *env {
+	t.Helper()
+	sb, err := sandbox.Start(sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sb.Close() })
+	sb.SetCAThrottle(false)
+	cl, err := tenant.New(tenant.Config{
+		TenantID: sandbox.DefaultTenantID, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret,
+		GraphURL: sb.URL(), AuthorityURL: sb.URL(), HTTPClient: sb.Client(), MaxRetries: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	st, err := store.Open(filepath.Join(t.TempDir(), "c2bot.db"), store.Options{Now: ck.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	ch := newChat()
+	tc := handlers.TenantConfig{Name: "sandbox", Client: cl, Approvers: []string{"bob", "carol"}, ToolAccount: sandbox.DefaultToolAccount}
+	cfg := handlers.Config{Senders: []bot.Sender{ch}, Store: st, Now: ck.Now, RetryBase: time.Minute, RetryMax: 10 * time.Minute,
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	for _, o := range opts {
+		o(&cfg, &tc)
+	}
+	cfg.Tenants = append([]handlers.TenantConfig{tc}, cfg.Tenants...)
+	core, err := handlers.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return &env{t: t, sb: sb, st: st, core: core, chat: ch, clock: ck, ctx: ctx}
+}
+
+// say runs a typed command.
+func (e *env) say(u bot.User, text string) {
+	e.t.Helper()
+	e.core.Handle(e.ctx, bot.Command{User: u, Conv: room, Text: text})
+}
+
+// click runs a button of a posted message.
+func (e *env) click(u bot.User, ref bot.MessageRef, label string) {
+	e.t.Helper()
+	msg := e.chat.message(ref.ID)
+	for _, b := range msg.Buttons {
+		if b.Label == label {
+			e.core.Handle(e.ctx, bot.Command{User: u, Conv: room, Text: b.Command, Origin: &ref})
+			return
+		}
+	}
+	e.t.Fatalf("message %s has no %q button: %s", ref.ID, label, msg.PlainText())
+}
+
+// flush delivers the outbox.
+func (e *env) flush() {
+	e.t.Helper()
+	if err := e.core.Flush(e.ctx); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// due runs the scheduler once.
+func (e *env) due() {
+	e.t.Helper()
+	if err := e.core.RunDue(e.ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	e.flush()
+}
+
+func (e *env) request(id string) store.Request {
+	e.t.Helper()
+	r, err := e.st.Get(e.ctx, id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r
+}
+
+// requestFix asks for the fix as alice and returns the card.
+func (e *env) requestFix(extra string) posted {
+	e.t.Helper()
+	e.say(alice, strings.TrimSpace("fix "+extra))
+	card := e.chat.lastPost(e.t)
+	if !strings.HasPrefix(card.Msg.Title, "Approval needed") {
+		e.t.Fatalf("expected an approval card, got: %s", card.Msg.PlainText())
+	}
+	return card
+}
+
+// writes counts PATCH requests to a Graph path.
+func (e *env) writes(prefix string) int {
+	n := 0
+	for _, r := range e.sb.Requests() {
+		if r.Method == "PATCH" && strings.HasPrefix(r.Path, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+const (
+	pathSD = "/policies/identitySecurityDefaultsEnforcementPolicy"
+	pathSP = "/admin/sharepoint/settings"
+)
+
+func blocked(st sandbox.State) bool { return st.SecurityDefaults && !st.LegacyAuth && st.InvitedMatch }
+func opened(st sandbox.State) bool  { return !st.SecurityDefaults && st.LegacyAuth && !st.InvitedMatch }
+
+// testWriter sends log lines to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

@@ -1,0 +1,489 @@
+package handlers_test
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/c2bot/c2bot/bot"
+	"github.com/c2bot/c2bot/handlers"
+	"github.com/c2bot/c2bot/store"
+	"github.com/c2bot/c2bot/tenant/sandbox"
+)
+
+func TestDiagnoseShowsBlockersAndFixButton(t *testing.T) {
+	e := newEnv(t)
+	e.say(alice, "diagnose")
+	msg := e.chat.lastPost(t).Msg
+	text := msg.PlainText()
+	for _, want := range []string{"Diagnosis for sandbox", "Security defaults are on", "refuses legacy authentication",
+		"match the invited account", "50076", sandbox.DefaultToolAccount} {
+		if !strings.Contains(text, want) {
+			t.Errorf("diagnosis lacks %q:\n%s", want, text)
+		}
+	}
+	if len(msg.Buttons) != 1 || msg.Buttons[0].Label != "Request temporary fix" || msg.Buttons[0].Command != "fix sandbox" {
+		t.Fatalf("buttons = %+v", msg.Buttons)
+	}
+	if e.writes("") != 0 {
+		t.Fatal("diagnose wrote to the tenant")
+	}
+}
+
+func TestApproveAppliesThenRevertsOnTime(t *testing.T) {
+	e := newEnv(t)
+	e.say(alice, "diagnose")
+	e.click(alice, e.chat.lastPost(t).Ref, "Request temporary fix")
+	card := e.chat.lastPost(t)
+	if !strings.HasPrefix(card.Msg.Title, "Approval needed") {
+		t.Fatalf("card = %s", card.Msg.PlainText())
+	}
+	for _, want := range []string{"true → false", "false → true", "Alice", "8h"} {
+		if !strings.Contains(card.Msg.PlainText(), want) {
+			t.Errorf("card lacks %q:\n%s", want, card.Msg.PlainText())
+		}
+	}
+	if !blocked(e.sb.State()) {
+		t.Fatal("tenant changed before approval")
+	}
+	e.click(bob, card.Ref, "Approve")
+	e.flush()
+	if !opened(e.sb.State()) {
+		t.Fatalf("tenant not changed after approval: %+v", e.sb.State())
+	}
+	applied := e.chat.message(card.Ref.ID)
+	if !strings.Contains(applied.Title, "Applied") || !strings.Contains(applied.PlainText(), "12 hours") || len(applied.Buttons) != 0 {
+		t.Fatalf("card after approval:\n%s", applied.PlainText())
+	}
+	r := e.request("r-1")
+	if r.State != store.Applied || r.Approver.ID != "bob" || !r.DueAt.Equal(r.RevertAt) || r.RevertAt.Sub(r.AppliedAt) != 8*time.Hour {
+		t.Fatalf("request = %+v", r)
+	}
+
+	e.clock.Advance(8*time.Hour - time.Minute)
+	e.due()
+	if !opened(e.sb.State()) {
+		t.Fatal("reverted before the window ended")
+	}
+	e.clock.Advance(2 * time.Minute)
+	e.due()
+	if !blocked(e.sb.State()) {
+		t.Fatalf("tenant not restored: %+v", e.sb.State())
+	}
+	if got := e.request("r-1"); got.State != store.Reverted || !got.DueAt.IsZero() {
+		t.Fatalf("request after revert = %+v", got)
+	}
+	final := e.chat.message(card.Ref.ID)
+	if !strings.HasPrefix(final.Title, "Reverted") {
+		t.Fatalf("card not updated to reverted: %s", final.PlainText())
+	}
+	note := e.chat.lastPost(t)
+	if !strings.Contains(note.Msg.Title, "Reverted") || note.Ref.Conv.Thread != card.Ref.ID {
+		t.Fatalf("confirmation %+v not threaded under card %s", note.Ref, card.Ref.ID)
+	}
+	// Reverting again is harmless: nothing more is written.
+	before := e.writes("")
+	e.due()
+	if e.writes("") != before {
+		t.Fatal("a second scheduler pass wrote again")
+	}
+}
+
+func TestApprovalPolicy(t *testing.T) {
+	tests := []struct {
+		name    string
+		opt     envOption
+		who     bot.User
+		applied bool
+		reply   string
+	}{
+		{"requester cannot approve own request", nil, alice, false, "not an approver"},
+		{"approver that asked cannot self-approve", func(_ *handlers.Config, tc *handlers.TenantConfig) {
+			tc.Approvers = append(tc.Approvers, "alice")
+		}, alice, false, "another approver must approve"},
+		{"self-approval when allowed", func(_ *handlers.Config, tc *handlers.TenantConfig) {
+			tc.Approvers = append(tc.Approvers, "alice")
+			tc.AllowSelfApproval = true
+		}, alice, true, ""},
+		{"stranger", nil, bot.User{ID: "mallory"}, false, "not an approver"},
+		{"approver", nil, bob, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var opts []envOption
+			if tt.opt != nil {
+				opts = append(opts, tt.opt)
+			}
+			e := newEnv(t, opts...)
+			card := e.requestFix("")
+			e.click(tt.who, card.Ref, "Approve")
+			if got := opened(e.sb.State()); got != tt.applied {
+				t.Fatalf("applied = %v, want %v", got, tt.applied)
+			}
+			if tt.reply != "" {
+				if w := e.chat.lastWhisper(t); !strings.Contains(w, tt.reply) {
+					t.Fatalf("reply = %q, want %q", w, tt.reply)
+				}
+				if r := e.request("r-1"); r.State != store.Pending {
+					t.Fatalf("state = %s after refused approval", r.State)
+				}
+				if e.writes("") != 0 {
+					t.Fatal("refused approval wrote to the tenant")
+				}
+			}
+		})
+	}
+}
+
+func TestDoubleApproveAppliesOnce(t *testing.T) {
+	e := newEnv(t)
+	card := e.requestFix("")
+	var wg sync.WaitGroup
+	for i, u := range []bot.User{bob, carol, bob, carol} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ref := card.Ref
+			e.core.Handle(e.ctx, bot.Command{ID: "click-" + string(rune('a'+i)), User: u, Conv: room, Text: "approve r-1", Origin: &ref})
+		}()
+	}
+	wg.Wait()
+	if n := e.writes(pathSD); n != 1 {
+		t.Fatalf("security defaults written %d times, want 1", n)
+	}
+	if n := e.writes(pathSP); n != 2 {
+		t.Fatalf("SharePoint settings written %d times, want 2 (one per setting)", n)
+	}
+	if r := e.request("r-1"); r.State != store.Applied {
+		t.Fatalf("state = %s", r.State)
+	}
+}
+
+func TestRedeliveredCommandRunsOnce(t *testing.T) {
+	e := newEnv(t)
+	cmd := bot.Command{ID: "evt-1", User: alice, Conv: room, Text: "fix"}
+	e.core.Handle(e.ctx, cmd)
+	e.core.Handle(e.ctx, cmd)
+	rs, err := e.st.List(e.ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 1 {
+		t.Fatalf("%d requests for one redelivered command", len(rs))
+	}
+}
+
+func TestApprovalExpires(t *testing.T) {
+	e := newEnv(t)
+	card := e.requestFix("")
+	e.clock.Advance(59 * time.Minute)
+	e.due()
+	if r := e.request("r-1"); r.State != store.Pending {
+		t.Fatalf("expired early: %s", r.State)
+	}
+	e.clock.Advance(2 * time.Minute)
+	e.due()
+	if r := e.request("r-1"); r.State != store.Expired {
+		t.Fatalf("state = %s, want expired", r.State)
+	}
+	if m := e.chat.message(card.Ref.ID); !strings.HasPrefix(m.Title, "Expired") || len(m.Buttons) != 0 {
+		t.Fatalf("card = %s", m.PlainText())
+	}
+}
+
+func TestApproveAfterExpiryIsRefused(t *testing.T) {
+	e := newEnv(t)
+	e.requestFix("")
+	e.clock.Advance(2 * time.Hour) // the scheduler has not run yet
+	e.say(bob, "approve r-1")
+	if w := e.chat.lastWhisper(t); !strings.Contains(w, "expired") {
+		t.Fatalf("reply = %q", w)
+	}
+	if e.writes("") != 0 || e.request("r-1").State != store.Expired {
+		t.Fatal("an expired request was applied")
+	}
+}
+
+func TestDriftIsReportedAndLeftAlone(t *testing.T) {
+	e := newEnv(t)
+	card := e.requestFix("--for 1h")
+	e.click(bob, card.Ref, "Approve")
+	// During the window an admin turns security defaults back on by hand.
+	st := e.sb.State()
+	st.SecurityDefaults = true
+	e.sb.SetState(st)
+	sdWrites := e.writes(pathSD)
+	e.clock.Advance(61 * time.Minute)
+	e.due()
+	if e.writes(pathSD) != sdWrites {
+		t.Fatal("the revert wrote a setting someone else had already changed")
+	}
+	if !blocked(e.sb.State()) {
+		t.Fatalf("state = %+v", e.sb.State())
+	}
+	note := e.chat.lastPost(t).Msg.PlainText()
+	if !strings.Contains(note, "changed back outside c2bot") || !strings.Contains(note, "2 setting(s) reverted") {
+		t.Fatalf("confirmation does not report the drift:\n%s", note)
+	}
+}
+
+func TestFailureHalfwayRollsBack(t *testing.T) {
+	e := newEnv(t)
+	card := e.requestFix("")
+	e.sb.Fail(sandbox.FailRule{Method: "PATCH", PathPrefix: pathSP, Status: 403, Code: "Authorization_RequestDenied"})
+	e.click(bob, card.Ref, "Approve")
+	e.flush()
+	r := e.request("r-1")
+	if r.State != store.Failed {
+		t.Fatalf("state = %s, want failed", r.State)
+	}
+	if !blocked(e.sb.State()) {
+		t.Fatalf("security defaults not rolled back: %+v", e.sb.State())
+	}
+	if n := e.writes(pathSD); n != 2 {
+		t.Fatalf("security defaults written %d times, want apply + rollback", n)
+	}
+	m := e.chat.message(card.Ref.ID)
+	if !strings.HasPrefix(m.Title, "Failed") || !strings.Contains(m.Text, "reverted to its snapshot") {
+		t.Fatalf("card = %s", m.PlainText())
+	}
+	if !r.DueAt.IsZero() {
+		t.Fatal("a failed request still has a due time")
+	}
+}
+
+func TestRevertFailureIsRetriedAndAnnounced(t *testing.T) {
+	e := newEnv(t)
+	card := e.requestFix("--for 1h")
+	e.click(bob, card.Ref, "Approve")
+	e.sb.Fail(sandbox.FailRule{Method: "PATCH", PathPrefix: pathSD, Status: 403, Code: "Authorization_RequestDenied"})
+	e.clock.Advance(time.Hour + time.Second)
+	e.due()
+	r := e.request("r-1")
+	if r.State != store.RevertFailed || r.Attempts != 1 || r.DueAt.IsZero() {
+		t.Fatalf("request = %+v", r)
+	}
+	if note := e.chat.lastPost(t).Msg.Title; !strings.Contains(note, "failed") {
+		t.Fatalf("failure not announced: %q", note)
+	}
+	e.clock.Advance(30 * time.Second)
+	e.due()
+	if e.request("r-1").Attempts != 1 {
+		t.Fatal("retried before the backoff")
+	}
+	e.sb.ClearFailures()
+	e.clock.Advance(time.Minute)
+	e.due()
+	if r := e.request("r-1"); r.State != store.Reverted {
+		t.Fatalf("state = %s after retry", r.State)
+	}
+	if !blocked(e.sb.State()) {
+		t.Fatalf("state = %+v", e.sb.State())
+	}
+	if m := e.chat.message(card.Ref.ID); !strings.HasPrefix(m.Title, "Reverted") || !strings.Contains(m.Text, "3 setting(s) reverted") {
+		t.Fatalf("card = %s", m.PlainText())
+	}
+}
+
+func TestRevertNowAndCancelAndDeny(t *testing.T) {
+	e := newEnv(t)
+	card := e.requestFix("")
+	e.click(bob, card.Ref, "Approve")
+	e.say(carol, "revert r-1")
+	e.flush()
+	if !blocked(e.sb.State()) || e.request("r-1").State != store.Reverted {
+		t.Fatal("revert now did not revert")
+	}
+	e.say(bob, "revert r-1")
+	if w := e.chat.lastWhisper(t); !strings.Contains(w, "nothing to revert") {
+		t.Fatalf("reply = %q", w)
+	}
+
+	card2 := e.requestFix("")
+	e.say(bob, "cancel r-2")
+	e.flush()
+	if m := e.chat.message(card2.Ref.ID); !strings.HasPrefix(m.Title, "Cancelled") {
+		t.Fatalf("card = %s", m.PlainText())
+	}
+	card3 := e.requestFix("")
+	e.click(alice, card3.Ref, "Deny")
+	if w := e.chat.lastWhisper(t); !strings.Contains(w, "not an approver") {
+		t.Fatalf("reply = %q", w)
+	}
+	e.click(carol, card3.Ref, "Deny")
+	e.flush()
+	if m := e.chat.message(card3.Ref.ID); !strings.HasPrefix(m.Title, "Denied") || len(m.Buttons) != 0 {
+		t.Fatalf("card = %s", m.PlainText())
+	}
+}
+
+func TestExtendNeedsApproval(t *testing.T) {
+	e := newEnv(t)
+	card := e.requestFix("--for 2h")
+	e.click(bob, card.Ref, "Approve")
+	before := e.request("r-1").RevertAt
+	e.say(alice, "extend r-1 3h")
+	ext := e.chat.lastPost(t)
+	if !strings.Contains(ext.Msg.Title, "extend r-1 by 3h") {
+		t.Fatalf("extension card = %s", ext.Msg.PlainText())
+	}
+	if !e.request("r-1").RevertAt.Equal(before) {
+		t.Fatal("extension took effect before approval")
+	}
+	e.click(alice, ext.Ref, "Approve")
+	if !e.request("r-1").RevertAt.Equal(before) {
+		t.Fatal("requester approved their own extension")
+	}
+	e.click(bob, ext.Ref, "Approve")
+	if got := e.request("r-1").RevertAt; !got.Equal(before.Add(3 * time.Hour)) {
+		t.Fatalf("revert at %v, want %v", got, before.Add(3*time.Hour))
+	}
+	e.clock.Advance(2*time.Hour + time.Minute)
+	e.due()
+	if !opened(e.sb.State()) {
+		t.Fatal("reverted at the old time")
+	}
+	e.say(alice, "extend r-1 70h")
+	if w := e.chat.lastWhisper(t); !strings.Contains(w, "maximum") {
+		t.Fatalf("reply = %q", w)
+	}
+	e.clock.Advance(3 * time.Hour)
+	e.due()
+	if !blocked(e.sb.State()) {
+		t.Fatal("not reverted at the extended time")
+	}
+}
+
+func TestBadInputChangesNothing(t *testing.T) {
+	tests := []struct{ text, reply string }{
+		{"frobnicate", "Unknown command"},
+		{"fix --for soon", "not a duration"},
+		{"fix --for 0s", "longer than zero"},
+		{"fix --for 30s", "between 1m and 3d"},
+		{"fix --for 100h", "between 1m and 3d"},
+		{`fix --reason "unclosed`, "not closed"},
+		{"fix --colour red", "unknown option --colour"},
+		{"fix nowhere", "Unexpected"},
+		{"approve", "Usage: approve <id>"},
+		{"approve r-99", "No such request"},
+		{"extend r-1 soon", "not a duration"},
+		{"diagnose --product fax", "backup or migration"},
+		{"signins --since 90d", "30 days"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.text, func(t *testing.T) {
+			e := newEnv(t)
+			e.say(alice, tt.text)
+			if w := e.chat.lastWhisper(t); !strings.Contains(w, tt.reply) {
+				t.Fatalf("reply = %q, want %q", w, tt.reply)
+			}
+			if rs, _ := e.st.List(e.ctx, 0); len(rs) != 0 {
+				t.Fatal("bad input created a request")
+			}
+			if e.writes("") != 0 {
+				t.Fatal("bad input wrote to the tenant")
+			}
+		})
+	}
+}
+
+func TestOutboxSurvivesChatOutage(t *testing.T) {
+	e := newEnv(t)
+	card := e.requestFix("--for 1h")
+	e.click(bob, card.Ref, "Approve")
+	e.flush()
+	e.clock.Advance(time.Hour + time.Second)
+	e.chat.mu.Lock()
+	e.chat.failing = 100
+	e.chat.mu.Unlock()
+	e.due()
+	if !blocked(e.sb.State()) {
+		t.Fatal("a chat outage stopped the revert")
+	}
+	e.clock.Advance(5 * time.Minute)
+	e.flush()
+	if m := e.chat.message(card.Ref.ID); strings.HasPrefix(m.Title, "Reverted") {
+		t.Fatal("delivered during the outage")
+	}
+	e.chat.mu.Lock()
+	e.chat.failing = 0
+	e.chat.mu.Unlock()
+	e.clock.Advance(time.Hour)
+	e.flush()
+	if m := e.chat.message(card.Ref.ID); !strings.HasPrefix(m.Title, "Reverted") {
+		t.Fatalf("card after the outage = %s", m.PlainText())
+	}
+	if !strings.HasPrefix(e.chat.lastPost(t).Msg.Title, "Reverted") {
+		t.Fatal("confirmation not delivered after the outage")
+	}
+}
+
+func TestRecoverRollsBackInterruptedApply(t *testing.T) {
+	e := newEnv(t)
+	card := e.requestFix("")
+	e.click(bob, card.Ref, "Approve")
+	// Pretend the process died mid-apply: put the request back to applying.
+	if _, err := e.st.Transition(e.ctx, "r-1", []store.State{store.Applied}, func(r *store.Request, _ *store.Changes) error {
+		r.State = store.Applying
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.core.Recover(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.flush()
+	if !blocked(e.sb.State()) {
+		t.Fatalf("interrupted apply not rolled back: %+v", e.sb.State())
+	}
+	if r := e.request("r-1"); r.State != store.Failed {
+		t.Fatalf("state = %s", r.State)
+	}
+	if m := e.chat.message(card.Ref.ID); !strings.Contains(m.PlainText(), "reverted") {
+		t.Fatalf("card = %s", m.PlainText())
+	}
+}
+
+func TestChannelBinding(t *testing.T) {
+	e := newEnv(t, func(_ *handlers.Config, tc *handlers.TenantConfig) { tc.Channels = []string{"web:ops"} })
+	e.say(alice, "diagnose")
+	if w := e.chat.lastWhisper(t); !strings.Contains(w, "does not take commands in this channel") {
+		t.Fatalf("reply = %q", w)
+	}
+	e.core.Handle(e.ctx, bot.Command{User: alice, Conv: bot.Conversation{Platform: bot.Web, ID: "ops"}, Text: "diagnose"})
+	if !strings.Contains(e.chat.lastPost(t).Msg.Title, "Diagnosis for sandbox") {
+		t.Fatal("bound channel was refused")
+	}
+}
+
+func TestStatusSigninsAuditHelp(t *testing.T) {
+	e := newEnv(t)
+	card := e.requestFix(`--reason "nightly <!channel> backup"`)
+	if !strings.Contains(card.Msg.PlainText(), "nightly <!channel> backup") {
+		t.Fatal("reason not shown verbatim")
+	}
+	e.click(bob, card.Ref, "Approve")
+	e.say(alice, "status")
+	if s := e.chat.lastPost(t).Msg.PlainText(); !strings.Contains(s, "r-1") || !strings.Contains(s, "Reverts at") {
+		t.Fatalf("status = %s", s)
+	}
+	e.say(alice, "signins --since 6h")
+	if s := e.chat.lastPost(t).Msg.PlainText(); !strings.Contains(s, "Error 50076") {
+		t.Fatalf("signins = %s", s)
+	}
+	e.say(alice, "audit r-1")
+	s := e.chat.lastPost(t).Msg.PlainText()
+	for _, want := range []string{"requested", "approved", "applying", "applied"} {
+		if !strings.Contains(s, want) {
+			t.Fatalf("audit lacks %q: %s", want, s)
+		}
+	}
+	e.say(alice, "help")
+	s = e.chat.lastPost(t).Msg.PlainText()
+	for _, verb := range []string{"diagnose", "fix", "approve", "deny", "status", "revert", "extend", "cancel", "signins", "audit", "help"} {
+		if !strings.Contains(s, verb) {
+			t.Fatalf("help lacks %s", verb)
+		}
+	}
+}
