@@ -185,7 +185,7 @@ func (a *Adapter) serveExecute(w http.ResponseWriter, r *http.Request, act *inAc
 		writeInvoke(w, invokeResponse{StatusCode: 200, Type: invokeTypeMessage, Value: textWorking})
 		return
 	}
-	timer := time.NewTimer(invokeWait)
+	timer := time.NewTimer(a.invokeWait)
 	defer timer.Stop()
 	select {
 	case res := <-p.done:

@@ -91,6 +91,9 @@ type Adapter struct {
 	client *http.Client
 	auth   *verifier
 	tokens tokenSource
+	// invokeWait is how long a click waits for its card (the constant
+	// invokeWait; tests shorten it).
+	invokeWait time.Duration
 
 	mu       sync.Mutex
 	sub      Submitter
@@ -121,7 +124,7 @@ func New(cfg Config) (*Adapter, error) {
 	if err := CheckListen(cfg.ListenAddr, cfg.AppID); err != nil {
 		return nil, err
 	}
-	a := &Adapter{cfg: cfg, log: cfg.Logger.With("platform", bot.Teams), client: cfg.HTTPClient}
+	a := &Adapter{cfg: cfg, log: cfg.Logger.With("platform", bot.Teams), client: cfg.HTTPClient, invokeWait: invokeWait}
 	if cfg.AppID == "" {
 		a.log.Warn("Teams runs unauthenticated (no app id); loopback only", "listen", cfg.ListenAddr)
 		return a, nil
