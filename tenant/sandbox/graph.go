@@ -3,7 +3,6 @@ package sandbox
 import (
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -220,9 +219,6 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, ids reqIDs, pa
 
 // unquoteKey undoes the ('key') syntax, doubled quotes included.
 func unquoteKey(k string) string {
-	if dk, err := url.PathUnescape(k); err == nil {
-		k = dk
-	}
 	k = strings.TrimSuffix(strings.TrimPrefix(k, "("), ")")
 	if len(k) >= 2 && k[0] == '\'' && k[len(k)-1] == '\'' {
 		k = strings.ReplaceAll(k[1:len(k)-1], "''", "'")

@@ -100,6 +100,14 @@ type Recorded struct {
 }
 
 // Server is a running sandbox tenant. All methods are safe for concurrent use.
+//
+// A Graph request (/v1.0/…) is recorded on arrival, then goes through, in
+// order: a matching Hold, the latency, the bearer-token check (401
+// InvalidAuthenticationToken), the failure rules, the Conditional Access
+// throttle (see SetCAThrottle), and finally the endpoint. Access tokens live
+// 3599 s on the Options.Now clock: a test that moves that clock more than an
+// hour ahead must fetch a new token (MSAL, on the wall clock, would keep
+// using the old one). Client assertions are checked against the wall clock.
 type Server struct {
 	opts       Options
 	url        string

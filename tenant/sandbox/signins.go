@@ -25,15 +25,22 @@ const (
 	legacyClientOther = "Other clients"
 	clientBrowser     = "Browser"
 
-	// ToolAppDisplayName is the appDisplayName of the tool's sign-ins.
-	ToolAppDisplayName = "Backup tool (legacy)"
-	toolAppID          = "4a3c8d2e-1b7f-4e6a-9c5d-2f8e0b1a7c3d"
-
-	// Error codes and texts of the tool's failed sign-ins.
-	ErrorCodeBlockedByCA  = 53003
-	ErrorCodeMFARequired  = 50076
+	toolAppID             = "4a3c8d2e-1b7f-4e6a-9c5d-2f8e0b1a7c3d"
 	failureBlockedByCA    = "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance."
 	failureMFARequiredFmt = "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '%s'."
+)
+
+// ToolAppDisplayName is the appDisplayName of the tool account's sign-ins.
+const ToolAppDisplayName = "Backup tool (legacy)"
+
+// Sign-in error codes the tool account's attempts fail with.
+const (
+	// ErrorCodeBlockedByCA (53003): an enabled Conditional Access policy
+	// blocks the attempt's client app for the account.
+	ErrorCodeBlockedByCA = 53003
+	// ErrorCodeMFARequired (50076): security defaults demand MFA, which a
+	// legacy client cannot do.
+	ErrorCodeMFARequired = 50076
 )
 
 // person is a user the sandbox knows and generates sign-ins for.
