@@ -4,6 +4,7 @@
 // parsed as HTML.
 //
 // Stable hooks for browser tests (data-testid unless noted):
+//   title           the page heading "c2bot console — sandbox tenant"
 //   user-switch     <select> of simulated users; option values are user ids
 //                   (also ?user=<id> in the URL). Changing it reconnects.
 //   command-input   the command box; send — the Send button (Enter works too)
