@@ -487,3 +487,27 @@ func TestStatusSigninsAuditHelp(t *testing.T) {
 		}
 	}
 }
+
+func TestRecoverResumesInterruptedRevert(t *testing.T) {
+	e := newEnv(t)
+	card := e.requestFix("--for 1h")
+	e.click(bob, card.Ref, "Approve")
+	// Pretend the process died while reverting: the revert lease still runs.
+	if _, err := e.st.Transition(e.ctx, "r-1", []store.State{store.Applied}, func(r *store.Request, _ *store.Changes) error {
+		r.State = store.Reverting
+		r.DueAt = e.clock.Now().Add(10 * time.Minute)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.core.Recover(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.due()
+	if !blocked(e.sb.State()) || e.request("r-1").State != store.Reverted {
+		t.Fatalf("interrupted revert not resumed: %+v", e.sb.State())
+	}
+	if m := e.chat.message(card.Ref.ID); !strings.HasPrefix(m.Title, "Reverted") {
+		t.Fatalf("card = %s", m.PlainText())
+	}
+}

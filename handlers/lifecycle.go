@@ -370,15 +370,27 @@ func (c *Core) backoff(n int) time.Duration {
 }
 
 // Recover finishes what a previous process left half done: an approval or
-// an apply that was interrupted is rolled back at once. Overdue reverts are
-// then run by RunDue. Run calls it; tests may call it directly.
+// an apply that was interrupted is rolled back at once, and an interrupted
+// revert is made due at once. Overdue reverts are then run by RunDue. Run calls it; tests may call it directly.
 func (c *Core) Recover(ctx context.Context) error {
-	open, err := c.cfg.Store.List(ctx, 0, store.Approved, store.Applying)
+	open, err := c.cfg.Store.List(ctx, 0, store.Approved, store.Applying, store.Reverting)
 	if err != nil {
 		return fmt.Errorf("recover: %w", err)
 	}
+	now := c.now()
 	for _, r := range open {
-		c.interrupted(ctx, r)
+		if r.State != store.Reverting {
+			c.interrupted(ctx, r)
+			continue
+		}
+		// A revert that was under way: make it due now, so RunDue repeats it.
+		c.log.WarnContext(ctx, "interrupted revert found; resuming", "request", r.ID)
+		if _, err := c.cfg.Store.Transition(ctx, r.ID, []store.State{store.Reverting}, func(r *store.Request, _ *store.Changes) error {
+			r.DueAt = now
+			return nil
+		}); err != nil {
+			return fmt.Errorf("recover %s: %w", r.ID, err)
+		}
 	}
 	return nil
 }
