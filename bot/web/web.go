@@ -121,6 +121,7 @@ func (c *Config) checkAndSetDefaults() error {
 // Submitter accepts a command for asynchronous handling and reports whether
 // it was accepted. *bot.Dispatcher implements it.
 type Submitter interface {
+	// Submit queues cmd and returns false when it cannot take it now.
 	Submit(cmd bot.Command) bool
 }
 
