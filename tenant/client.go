@@ -40,6 +40,8 @@ type Config struct {
 	AuthorityURL string
 	// HTTPClient is used for Graph and token requests (the sandbox passes one
 	// that trusts its certificate). Nil means a client with sane timeouts.
+	// For Graph, its Transport carries the middleware and its Timeout bounds
+	// each attempt (waits between retries do not count).
 	HTTPClient *http.Client
 	Logger     *slog.Logger
 	// MaxRetries bounds retries of 429/503 answers; zero means 4.

@@ -234,7 +234,8 @@ func (f *fakeTenant) checkClient(form url.Values, tokenURL string) string {
 	}
 	if s := form.Get("client_secret"); s != "" {
 		if s != testSecret {
-			return "Invalid client secret provided."
+			// Echoes what it was sent, so that tests see the client redact it.
+			return "Invalid client secret provided: " + s
 		}
 		return ""
 	}
