@@ -1,0 +1,300 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/c2bot/c2bot/bot"
+	slackbot "github.com/c2bot/c2bot/bot/slack"
+	"github.com/c2bot/c2bot/bot/teams"
+	"github.com/c2bot/c2bot/bot/web"
+	"github.com/c2bot/c2bot/handlers"
+	"github.com/c2bot/c2bot/store"
+	"github.com/c2bot/c2bot/tenant"
+)
+
+// Timeouts of the HTTP server and of shutdown.
+const (
+	readHeaderTimeout = 10 * time.Second
+	shutdownTimeout   = 15 * time.Second
+	commandWorkers    = 8
+	commandQueue      = 64
+)
+
+// app is a wired c2bot: store, tenants, adapters, core and HTTP server.
+type app struct {
+	cfg   Config
+	log   *slog.Logger
+	store *store.Store
+	core  *handlers.Core
+	disp  *bot.Dispatcher
+	slack *slackbot.Adapter
+	teams *teams.Adapter
+	web   *web.Adapter
+	mux   *http.ServeMux
+	ready atomic.Bool
+	// closers run after the server stops, before the store closes.
+	closers []func()
+}
+
+// appOptions are what the demo adds to the configuration.
+type appOptions struct {
+	// tenants replaces the tenants built from the configuration (the demo's sandbox).
+	tenants []handlers.TenantConfig
+	// consoleUsers turns on the console with these simulated users.
+	consoleUsers []bot.User
+	// now is the clock (tests); nil means time.Now.
+	now func() time.Time
+}
+
+// httpClient returns a client for Graph and sign-in that also trusts C2_CA_FILE.
+func httpClient(caFile string) (*http.Client, error) {
+	if caFile == "" {
+		return &http.Client{Timeout: 60 * time.Second}, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("C2_CA_FILE: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("C2_CA_FILE %s holds no PEM certificate", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Timeout: 60 * time.Second, Transport: tr}, nil
+}
+
+// buildTenants makes the tenant list from the configuration: the default
+// tenant from C2_TENANT_ID and friends, then every tenant of the file.
+func buildTenants(cfg Config, log *slog.Logger) ([]handlers.TenantConfig, error) {
+	hc, err := httpClient(cfg.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	var out []handlers.TenantConfig
+	if cfg.TenantID != "" || cfg.ClientID != "" {
+		cl, err := tenant.New(tenant.Config{
+			TenantID: cfg.TenantID, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, CertFile: cfg.ClientCert,
+			GraphURL: cfg.GraphURL, AuthorityURL: cfg.AuthorityURL, HTTPClient: hc, Logger: log.With("tenant", cfg.TenantName),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("tenant %s: %w", cfg.TenantName, err)
+		}
+		out = append(out, handlers.TenantConfig{
+			Name: cfg.TenantName, Client: cl, Approvers: cfg.Approvers, AllowSelfApproval: cfg.AllowSelfApproval,
+			Channels: cfg.Channels, ToolAccount: cfg.ToolAccount,
+		})
+	}
+	for _, t := range cfg.Tenants {
+		graphURL, authURL := t.GraphURL, t.AuthorityURL
+		if graphURL == "" {
+			graphURL = cfg.GraphURL
+		}
+		if authURL == "" {
+			authURL = cfg.AuthorityURL
+		}
+		cl, err := tenant.New(tenant.Config{
+			TenantID: t.TenantID, ClientID: t.ClientID, ClientSecret: t.ClientSecret, CertFile: t.ClientCert,
+			GraphURL: graphURL, AuthorityURL: authURL, HTTPClient: hc, Logger: log.With("tenant", t.Name),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("tenant %s: %w", t.Name, err)
+		}
+		approvers := t.Approvers
+		if len(approvers) == 0 {
+			approvers = cfg.Approvers
+		}
+		out = append(out, handlers.TenantConfig{
+			Name: t.Name, Client: cl, Approvers: approvers, AllowSelfApproval: t.AllowSelfApproval || cfg.AllowSelfApproval,
+			Channels: t.Channels, ToolAccount: t.ToolAccount, Product: t.Product, Version: t.Version,
+		})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no tenant configured: set C2_TENANT_ID, C2_CLIENT_ID and C2_CLIENT_SECRET (or C2_CLIENT_CERT), list tenants in the C2_CONFIG file, or run `c2bot demo` for the sandbox")
+	}
+	return out, nil
+}
+
+// isLoopback reports whether a listen address binds only to loopback.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// newApp wires everything; it opens the database and checks chat credentials.
+func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) (_ *app, err error) {
+	a := &app{cfg: cfg, log: log, mux: http.NewServeMux()}
+	now := opts.now
+	if now == nil {
+		now = time.Now
+	}
+	tenants := opts.tenants
+	if tenants == nil {
+		if tenants, err = buildTenants(cfg, log); err != nil {
+			return nil, err
+		}
+	}
+	var senders []bot.Sender
+	if cfg.SlackBotToken != "" {
+		a.slack, err = slackbot.New(slackbot.Config{
+			BotToken: cfg.SlackBotToken, SigningSecret: cfg.SlackSigningSecret, AppToken: cfg.SlackAppToken,
+			APIURL: cfg.SlackAPIURL, Logger: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := a.slack.Check(ctx); err != nil {
+			return nil, err
+		}
+		senders = append(senders, a.slack)
+		a.mux.Handle("/slack/", a.slack.Handler())
+	}
+	if cfg.TeamsAppID != "" || isLoopback(cfg.Listen) {
+		a.teams, err = teams.New(teams.Config{
+			AppID: cfg.TeamsAppID, AppPassword: cfg.TeamsAppPassword, AppTenantID: cfg.TeamsAppTenantID,
+			AuthorityURL: cfg.AuthorityURL, OpenIDURL: cfg.BotFrameworkOpenIDURL, ListenAddr: cfg.Listen, Logger: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		senders = append(senders, a.teams)
+		a.mux.Handle("/api/messages", a.teams.Handler())
+	}
+	if cfg.Console || len(opts.consoleUsers) > 0 {
+		if !isLoopback(cfg.Listen) {
+			return nil, fmt.Errorf("the console has no sign-in, so it is served only on a loopback address; C2_LISTEN is %s", cfg.Listen)
+		}
+		users := opts.consoleUsers
+		if len(users) == 0 {
+			users = defaultConsoleUsers
+		}
+		a.web, err = web.New(web.Config{Users: users, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		senders = append(senders, a.web)
+		a.mux.Handle("/", a.web.Handler())
+		a.closers = append(a.closers, a.web.Close)
+	}
+	if len(senders) == 0 {
+		return nil, errors.New("no chat platform configured: set C2_SLACK_BOT_TOKEN, C2_TEAMS_APP_ID (or listen on loopback for local Teams tests), or C2_CONSOLE on a loopback address")
+	}
+
+	a.store, err = store.Open(cfg.DB, store.Options{Now: now})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = a.store.Close()
+		}
+	}()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	events := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "c2bot_events_total", Help: "Audit actions by kind (requested, approved, applied, reverted, revert_failed, …).",
+	}, []string{"action"})
+	reg.MustRegister(events)
+
+	a.core, err = handlers.New(handlers.Config{
+		Tenants: tenants, Senders: senders, Store: a.store, Logger: log, Now: now,
+		DefaultDuration: cfg.DefaultDuration, MinDuration: cfg.MinDuration, MaxDuration: cfg.MaxDuration,
+		ApprovalTTL: cfg.ApprovalTTL,
+		OnEvent:     func(action string) { events.WithLabelValues(action).Inc() },
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.Channels) == 0 && len(cfg.Tenants) == 0 && opts.tenants == nil {
+		log.Warn("no channel is bound to the tenant (C2_CHANNELS); commands are accepted from every channel the bot is in")
+	}
+	a.mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	a.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	a.mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !a.ready.Load() {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	return a, nil
+}
+
+var defaultConsoleUsers = []bot.User{{ID: "alice", Name: "Alice (admin)"}, {ID: "bob", Name: "Bob (approver)"}}
+
+// run serves until ctx ends, then shuts down: the server with a deadline,
+// the dispatcher, the scheduler, and the store last.
+func (a *app) run(ctx context.Context, ln net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a.disp = bot.NewDispatcher(ctx, a.core, commandWorkers, commandQueue)
+	if a.slack != nil {
+		a.slack.Attach(a.disp)
+	}
+	if a.teams != nil {
+		a.teams.Attach(a.disp)
+	}
+	if a.web != nil {
+		a.web.Attach(a.disp)
+	}
+	srv := &http.Server{Handler: a.mux, ReadHeaderTimeout: readHeaderTimeout, BaseContext: func(net.Listener) context.Context { return ctx }}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.core.Run(gctx) })
+	g.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http server: %w", err)
+		}
+		return nil
+	})
+	if a.slack != nil && a.cfg.SlackAppToken != "" {
+		g.Go(func() error { return a.slack.RunSocketMode(gctx) })
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, scancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer scancel()
+		for _, c := range a.closers {
+			c()
+		}
+		return srv.Shutdown(sctx)
+	})
+	a.ready.Store(true)
+	a.log.Info("c2bot is ready", "listen", ln.Addr().String())
+	err := g.Wait()
+	a.ready.Store(false)
+	a.disp.Close()
+	if a.slack != nil {
+		a.slack.Close()
+	}
+	if cerr := a.store.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	a.log.Info("c2bot stopped")
+	return err
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func loadWith(t *testing.T, args []string, env map[string]string, file string) (Config, error) {
+	t.Helper()
+	if file != "" {
+		p := filepath.Join(t.TempDir(), "c2bot.yaml")
+		if err := os.WriteFile(p, []byte(file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if env == nil {
+			env = map[string]string{}
+		}
+		env["C2_CONFIG"] = p
+	}
+	cfg := defaults()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	registerFlags(fs, &cfg)
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	err := load(&cfg, fs, func(k string) string { return env[k] })
+	return cfg, err
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	file := "listen: 127.0.0.1:1000\ndb: file.db\napprovers: [U1, U2]\ndefault_duration: 4h\n"
+	cfg, err := loadWith(t, nil, nil, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:1000" || cfg.DB != "file.db" || !reflect.DeepEqual(cfg.Approvers, []string{"U1", "U2"}) || cfg.DefaultDuration != 4*time.Hour {
+		t.Fatalf("file not applied: %+v", cfg)
+	}
+	cfg, err = loadWith(t, nil, map[string]string{"C2_LISTEN": "127.0.0.1:2000", "C2_APPROVERS": "U3"}, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:2000" || cfg.DB != "file.db" || !reflect.DeepEqual(cfg.Approvers, []string{"U3"}) {
+		t.Fatalf("env does not win over file: %+v", cfg)
+	}
+	cfg, err = loadWith(t, []string{"--listen", "127.0.0.1:3000", "--allow-self-approval"}, map[string]string{"C2_LISTEN": "127.0.0.1:2000"}, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:3000" || !cfg.AllowSelfApproval {
+		t.Fatalf("flags do not win over env: %+v", cfg)
+	}
+	cfg, err = loadWith(t, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := defaults()
+	if cfg.Listen != ":3978" || cfg.DB != "c2bot.db" || cfg.DefaultDuration != 8*time.Hour || cfg.MinDuration != time.Minute ||
+		cfg.MaxDuration != 72*time.Hour || cfg.ApprovalTTL != time.Hour || cfg.GraphURL != want.GraphURL || cfg.SlackAPIURL != "https://slack.com/api/" {
+		t.Fatalf("defaults: %+v", cfg)
+	}
+}
+
+func TestConfigTenantsFromFile(t *testing.T) {
+	cfg, err := loadWith(t, nil, nil, `
+tenants:
+  - name: contoso
+    tenant_id: 11111111-1111-1111-1111-111111111111
+    client_id: app
+    client_secret: s3cret
+    approvers: [U1]
+    channels: ["slack:C1"]
+  - name: fabrikam
+    tenant_id: 22222222-2222-2222-2222-222222222222
+    client_id: app2
+    client_cert: /etc/c2bot/fabrikam.pem
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Tenants) != 2 || cfg.Tenants[0].Name != "contoso" || cfg.Tenants[0].Channels[0] != "slack:C1" || cfg.Tenants[1].ClientCert == "" {
+		t.Fatalf("tenants = %+v", cfg.Tenants)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		file string
+		want string
+	}{
+		{"unknown file key", nil, nil, "listn: x\n", `unknown key "listn"`},
+		{"bad duration env", nil, map[string]string{"C2_MAX_DURATION": "forever"}, "", "C2_MAX_DURATION"},
+		{"bad duration flag", []string{"--approval-ttl", "-1h"}, nil, "", "--approval-ttl"},
+		{"default outside bounds", nil, map[string]string{"C2_DEFAULT_DURATION": "100h"}, "", "C2_DEFAULT_DURATION"},
+		{"min above max", nil, map[string]string{"C2_MIN_DURATION": "2h", "C2_MAX_DURATION": "1h", "C2_DEFAULT_DURATION": "1h"}, "", "C2_MIN_DURATION"},
+		{"bad bool", nil, map[string]string{"C2_ALLOW_SELF_APPROVAL": "perhaps"}, "", "C2_ALLOW_SELF_APPROVAL"},
+		{"secret and cert", nil, map[string]string{"C2_CLIENT_SECRET": "hunter2", "C2_CLIENT_CERT": "x.pem"}, "", "not both"},
+		{"teams without tenant", nil, map[string]string{"C2_TEAMS_APP_ID": "a", "C2_TEAMS_APP_PASSWORD": "hunter2"}, "", "C2_TEAMS_APP_TENANT_ID"},
+		{"slack without secret", nil, map[string]string{"C2_SLACK_BOT_TOKEN": "xoxb-hunter2"}, "", "C2_SLACK_SIGNING_SECRET"},
+		{"duplicate tenant", nil, nil, "tenants:\n  - name: a\n  - name: a\n", "listed twice"},
+		{"bad yaml", nil, nil, "listen: [\n", "config file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadWith(t, tt.args, tt.env, tt.file)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("error leaks a secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestEverySettingHasFlagEnvAndKey(t *testing.T) {
+	var c Config
+	seen := map[string]bool{}
+	for _, s := range c.settings() {
+		if seen[s.name] {
+			t.Fatalf("setting %s twice", s.name)
+		}
+		seen[s.name] = true
+	}
+	for _, name := range []string{"LISTEN", "DB", "TENANT_ID", "CLIENT_ID", "CLIENT_SECRET", "CLIENT_CERT", "GRAPH_URL", "AUTHORITY_URL",
+		"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL", "TEAMS_APP_ID", "TEAMS_APP_PASSWORD",
+		"TEAMS_APP_TENANT_ID", "BOTFRAMEWORK_OPENID_URL", "APPROVERS", "ALLOW_SELF_APPROVAL", "DEFAULT_DURATION", "MIN_DURATION",
+		"MAX_DURATION", "APPROVAL_TTL"} {
+		if !seen[name] {
+			t.Errorf("C2_%s is not a setting", name)
+		}
+	}
+}
