@@ -511,3 +511,33 @@ func TestRecoverResumesInterruptedRevert(t *testing.T) {
 		t.Fatalf("card = %s", m.PlainText())
 	}
 }
+
+func TestCardGoneIsPostedAgain(t *testing.T) {
+	e := newEnv(t)
+	card := e.requestFix("--for 1h")
+	e.click(bob, card.Ref, "Approve")
+	e.flush()
+	e.chat.mu.Lock()
+	delete(e.chat.msgs, card.Ref.ID) // the card was deleted in the channel
+	e.chat.mu.Unlock()
+	e.clock.Advance(time.Hour + time.Second)
+	e.due()
+	var titles []string
+	e.chat.mu.Lock()
+	for _, p := range e.chat.posts {
+		titles = append(titles, p.Msg.Title)
+	}
+	e.chat.mu.Unlock()
+	reposted := 0
+	for _, title := range titles {
+		if strings.HasPrefix(title, "Reverted: temporary change") {
+			reposted++
+		}
+	}
+	if reposted != 1 {
+		t.Fatalf("the reverted card was not posted again: %q", titles)
+	}
+	if !strings.HasPrefix(e.chat.lastPost(t).Msg.Title, "Reverted: sandbox is back") {
+		t.Fatal("confirmation missing")
+	}
+}

@@ -145,15 +145,29 @@ func (c *Core) deliver(ctx context.Context, it store.OutboxItem) error {
 		if err != nil {
 			return err
 		}
-		return s.Update(ctx, ref, d.Msg)
+		err = s.Update(ctx, ref, d.Msg)
+		if !errors.Is(err, bot.ErrUndeliverable) {
+			return err
+		}
+		// The card is gone (deleted, or from a console session before a
+		// restart): post the new state instead, and make that the card.
+		c.log.WarnContext(ctx, "card cannot be updated; posting it again", "request", d.RequestID, "err", err)
+		ref, err = s.Post(ctx, d.Conv, d.Msg)
+		if err != nil {
+			return err
+		}
+		return c.saveCard(ctx, d.RequestID, ref)
 	case deliverThread:
-		conv := d.Conv
 		if ref, err := card(); err == nil {
-			conv = ref.Conv.InThread(ref)
+			_, err := s.Post(ctx, ref.Conv.InThread(ref), d.Msg)
+			if !errors.Is(err, bot.ErrUndeliverable) {
+				return err
+			}
+			c.log.WarnContext(ctx, "thread reply refused; posting in the channel", "request", d.RequestID, "err", err)
 		} else if !errors.Is(err, errNoCard) {
 			return err
 		}
-		_, err := s.Post(ctx, conv, d.Msg)
+		_, err := s.Post(ctx, d.Conv, d.Msg)
 		return err
 	}
 	return fmt.Errorf("outbox item %d: unknown kind %q: %w", it.ID, d.Kind, bot.ErrUndeliverable)

@@ -1,0 +1,487 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/c2bot/c2bot/store"
+	"github.com/c2bot/c2bot/tenant/sandbox"
+)
+
+// binary is the c2bot built once for the process tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "c2bot-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "c2bot")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build c2bot: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freeAddr returns a loopback address nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+// childEnv is the environment of a child c2bot: the test's, without any C2_
+// setting, plus env.
+func childEnv(env map[string]string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "C2_") {
+			out = append(out, kv)
+		}
+	}
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// proc is a running c2bot.
+type proc struct {
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan error
+	url  string
+}
+
+func startBot(t *testing.T, env map[string]string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = childEnv(env)
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, logs: logs, done: make(chan error, 1), url: "http://" + env["C2_LISTEN"]}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("c2bot output:\n%s", logs.String())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("c2bot exited early: %v\n%s", err, logs.String())
+		default:
+		}
+		if resp, err := http.Get(p.url + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("c2bot did not become ready:\n%s", logs.String())
+	return nil
+}
+
+// kill ends the process with SIGKILL, as a crash would.
+func (p *proc) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	p.done <- nil
+}
+
+// consoleMessage is what the console API returns for one message.
+type consoleMessage struct {
+	ID      string `json:"id"`
+	Kind    string `json:"kind"`
+	Plain   string `json:"plain"`
+	Thread  string `json:"thread"`
+	Message struct {
+		Title   string `json:"title"`
+		Buttons []struct {
+			Label   string `json:"label"`
+			Command string `json:"command"`
+		} `json:"buttons"`
+	} `json:"message"`
+}
+
+func (p *proc) post(t *testing.T, path string, body any) {
+	t.Helper()
+	raw, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", p.url+path, bytes.NewReader(raw))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST %s: %s", path, resp.Status)
+	}
+}
+
+func (p *proc) say(t *testing.T, user, text string) {
+	t.Helper()
+	p.post(t, "/console/api/command", map[string]any{"user": user, "text": text})
+}
+
+func (p *proc) messages(t *testing.T, user string) []consoleMessage {
+	t.Helper()
+	resp, err := http.Get(p.url + "/console/api/messages?user=" + user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Messages []consoleMessage `json:"messages"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	return body.Messages
+}
+
+// waitMessage polls the console until a bot message satisfies ok.
+func (p *proc) waitMessage(t *testing.T, user string, within time.Duration, ok func(consoleMessage) bool) consoleMessage {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		for _, m := range p.messages(t, user) {
+			if m.Kind == "bot" && ok(m) {
+				return m
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var seen []string
+	for _, m := range p.messages(t, user) {
+		seen = append(seen, m.ID+": "+m.Message.Title)
+	}
+	t.Fatalf("no such message within %s; console has:\n%s", within, strings.Join(seen, "\n"))
+	return consoleMessage{}
+}
+
+func (p *proc) click(t *testing.T, user string, m consoleMessage, label string) {
+	t.Helper()
+	for i, b := range m.Message.Buttons {
+		if b.Label == label {
+			p.post(t, "/console/api/click", map[string]any{"user": user, "message": m.ID, "button": i})
+			return
+		}
+	}
+	t.Fatalf("message %s has no %q button", m.ID, label)
+}
+
+func titled(prefix string) func(consoleMessage) bool {
+	return func(m consoleMessage) bool { return strings.HasPrefix(m.Message.Title, prefix) }
+}
+
+// syncBuffer is a bytes.Buffer safe for the child's two output streams.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// sandboxEnv starts a sandbox tenant and returns the environment that
+// points a child c2bot at it.
+func sandboxEnv(t *testing.T) (*sandbox.Server, map[string]string) {
+	t.Helper()
+	sb, err := sandbox.Start(sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sb.Close() })
+	sb.SetCAThrottle(false)
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "sandbox-ca.pem")
+	if err := os.WriteFile(ca, sb.CertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return sb, map[string]string{
+		"C2_LISTEN":           freeAddr(t),
+		"C2_DB":               filepath.Join(dir, "c2bot.db"),
+		"C2_TENANT_NAME":      "sandbox",
+		"C2_TENANT_ID":        sandbox.DefaultTenantID,
+		"C2_CLIENT_ID":        sandbox.DefaultClientID,
+		"C2_CLIENT_SECRET":    sandbox.DefaultClientSecret,
+		"C2_GRAPH_URL":        sb.URL(),
+		"C2_AUTHORITY_URL":    sb.URL(),
+		"C2_CA_FILE":          ca,
+		"C2_TOOL_ACCOUNT":     sandbox.DefaultToolAccount,
+		"C2_APPROVERS":        "bob",
+		"C2_CONSOLE":          "true",
+		"C2_MIN_DURATION":     "1s",
+		"C2_DEFAULT_DURATION": "1h",
+		"C2_LOG_LEVEL":        "debug",
+	}
+}
+
+func sandboxBlocked(st sandbox.State) bool { return st.SecurityDefaults && !st.LegacyAuth && st.InvitedMatch }
+func sandboxOpened(st sandbox.State) bool  { return !st.SecurityDefaults && st.LegacyAuth && !st.InvitedMatch }
+
+// patches counts the PATCH requests the sandbox received on a path.
+func patches(sb *sandbox.Server, prefix string) int {
+	n := 0
+	for _, r := range sb.Requests() {
+		if r.Method == "PATCH" && strings.HasPrefix(r.Path, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// auditActions reads the audit log of a stopped c2bot's database.
+func auditActions(t *testing.T, db, id string) []string {
+	t.Helper()
+	st, err := store.Open(db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	events, err := st.Audit(context.Background(), 0, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range events {
+		out = append(out, e.Action)
+	}
+	return out
+}
+
+func count(xs []string, x string) int {
+	n := 0
+	for _, y := range xs {
+		if y == x {
+			n++
+		}
+	}
+	return n
+}
+
+// TestCrashDuringRevert kills c2bot with SIGKILL while the sandbox holds its
+// revert PATCH open, restarts it on the same database, and checks that the
+// tenant is reverted once and the confirmation is delivered.
+func TestCrashDuringRevert(t *testing.T) {
+	sb, env := sandboxEnv(t)
+	p := startBot(t, env, "serve")
+	p.say(t, "alice", "/c2 fix --for 4s")
+	card := p.waitMessage(t, "bob", 20*time.Second, titled("Approval needed"))
+	held, release := sb.Hold("PATCH", "/policies/identitySecurityDefaultsEnforcementPolicy")
+	defer release()
+	// The first matching PATCH is the apply; let it through, then hold the revert.
+	go func() { <-held; release() }()
+	p.click(t, "bob", card, "Approve")
+	p.waitMessage(t, "bob", 20*time.Second, titled("Applied"))
+	if !sandboxOpened(sb.State()) {
+		t.Fatalf("not applied: %+v", sb.State())
+	}
+	held2, release2 := sb.Hold("PATCH", "/policies/identitySecurityDefaultsEnforcementPolicy")
+	defer release2()
+	select {
+	case <-held2:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the revert never reached the tenant")
+	}
+	p.kill(t)
+	release2() // the held write is dropped with the dead connection
+	if sandboxBlocked(sb.State()) {
+		t.Fatal("the test did not catch the revert half-way")
+	}
+
+	p2 := startBot(t, env, "serve")
+	p2.waitMessage(t, "bob", 30*time.Second, titled("Reverted"))
+	if !sandboxBlocked(sb.State()) {
+		t.Fatalf("tenant not reverted after restart: %+v", sb.State())
+	}
+	p2.kill(t)
+	// apply + the write lost in the crash + the one revert after restart.
+	if n := patches(sb, "/policies/identitySecurityDefaultsEnforcementPolicy"); n != 3 {
+		t.Fatalf("security defaults PATCHed %d times, want 3", n)
+	}
+	// Each SharePoint setting: one apply and at most one effective revert.
+	if n := patches(sb, "/admin/sharepoint/settings"); n > 4 {
+		t.Fatalf("SharePoint settings PATCHed %d times, want at most 4", n)
+	}
+	actions := auditActions(t, env["C2_DB"], "r-1")
+	if count(actions, "reverted") != 1 || count(actions, "applied") != 1 {
+		t.Fatalf("audit = %v", actions)
+	}
+}
+
+// TestCrashDuringApply kills c2bot while an apply PATCH is held open: after
+// a restart the half-made change is rolled back and announced.
+func TestCrashDuringApply(t *testing.T) {
+	sb, env := sandboxEnv(t)
+	p := startBot(t, env, "serve")
+	p.say(t, "alice", "/c2 fix --for 1h")
+	card := p.waitMessage(t, "bob", 20*time.Second, titled("Approval needed"))
+	held, release := sb.Hold("PATCH", "/admin/sharepoint/settings")
+	defer release()
+	p.click(t, "bob", card, "Approve")
+	select {
+	case <-held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the apply never reached SharePoint")
+	}
+	if sb.State().SecurityDefaults {
+		t.Fatal("security defaults should be off before SharePoint is written")
+	}
+	p.kill(t)
+	release()
+
+	p2 := startBot(t, env, "serve")
+	m := p2.waitMessage(t, "bob", 30*time.Second, func(m consoleMessage) bool {
+		return strings.Contains(m.Plain, "interrupted") && strings.Contains(m.Plain, "reverted")
+	})
+	if !sandboxBlocked(sb.State()) {
+		t.Fatalf("interrupted apply not rolled back: %+v\n%s", sb.State(), m.Plain)
+	}
+	p2.kill(t)
+	actions := auditActions(t, env["C2_DB"], "r-1")
+	if count(actions, "failed") != 1 || count(actions, "applied") != 0 {
+		t.Fatalf("audit = %v", actions)
+	}
+}
+
+func TestSecondProcessOnSameDatabaseFailsFast(t *testing.T) {
+	_, env := sandboxEnv(t)
+	startBot(t, env, "serve")
+	env2 := map[string]string{}
+	for k, v := range env {
+		env2[k] = v
+	}
+	env2["C2_LISTEN"] = freeAddr(t)
+	cmd := exec.Command(binary, "serve")
+	cmd.Env = childEnv(env2)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatal("second c2bot on the same database started")
+	}
+	if !strings.Contains(string(out), env["C2_DB"]) || !strings.Contains(string(out), "in use by another process") {
+		t.Fatalf("error does not name the file: %s", out)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("took %s to fail", d)
+	}
+}
+
+func TestDiagnoseCommandOnSandbox(t *testing.T) {
+	out, err := exec.Command(binary, "diagnose", "--sandbox", "--json").Output()
+	if err != nil {
+		t.Fatalf("diagnose --sandbox --json: %v", err)
+	}
+	var rep struct {
+		Tenant   string `json:"tenant"`
+		Findings []struct {
+			Check    string `json:"check"`
+			Severity string `json:"severity"`
+		} `json:"findings"`
+		Plan []struct {
+			Kind   string `json:"kind"`
+			Before string `json:"before"`
+			After  string `json:"after"`
+		} `json:"plan"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	blockers := map[string]bool{}
+	for _, f := range rep.Findings {
+		if f.Severity == "blocker" {
+			blockers[f.Check] = true
+		}
+	}
+	for _, c := range []string{"security_defaults", "sharepoint_legacy_auth", "sharepoint_invited_match", "signins"} {
+		if !blockers[c] {
+			t.Errorf("no %s blocker in %s", c, out)
+		}
+	}
+	if len(rep.Plan) != 3 {
+		t.Fatalf("plan = %+v", rep.Plan)
+	}
+	text, err := exec.Command(binary, "diagnose", "--sandbox").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Security defaults are on", "50076", "Request temporary fix"} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("text report lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestCommandLineErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		env  map[string]string
+		code int
+		want string
+	}{
+		{[]string{"bogus"}, nil, 2, "unknown subcommand"},
+		{[]string{"serve"}, map[string]string{"C2_DEFAULT_DURATION": "never"}, 2, "C2_DEFAULT_DURATION"},
+		{[]string{"serve"}, map[string]string{"C2_LISTEN": "127.0.0.1:0", "C2_DB": "x.db"}, 1, "no tenant configured"},
+		{[]string{"diagnose"}, nil, 1, "no tenant configured"},
+		{[]string{"teams-package"}, nil, 2, "C2_TEAMS_APP_ID"},
+	}
+	for _, tt := range tests {
+		cmd := exec.Command(binary, tt.args...)
+		cmd.Env = childEnv(tt.env)
+		cmd.Dir = t.TempDir()
+		out, err := cmd.CombinedOutput()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != tt.code || !strings.Contains(string(out), tt.want) {
+			t.Errorf("c2bot %v: err %v, output %q; want exit %d with %q", tt.args, err, out, tt.code, tt.want)
+		}
+	}
+	out, err := exec.Command(binary, "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "c2bot ") {
+		t.Fatalf("version: %v %q", err, out)
+	}
+}
