@@ -261,8 +261,12 @@ func sandboxEnv(t *testing.T) (*sandbox.Server, map[string]string) {
 	}
 }
 
-func sandboxBlocked(st sandbox.State) bool { return st.SecurityDefaults && !st.LegacyAuth && st.InvitedMatch }
-func sandboxOpened(st sandbox.State) bool  { return !st.SecurityDefaults && st.LegacyAuth && !st.InvitedMatch }
+func sandboxBlocked(st sandbox.State) bool {
+	return st.SecurityDefaults && !st.LegacyAuth && st.InvitedMatch
+}
+func sandboxOpened(st sandbox.State) bool {
+	return !st.SecurityDefaults && st.LegacyAuth && !st.InvitedMatch
+}
 
 // patches counts the PATCH requests the sandbox received on a path.
 func patches(sb *sandbox.Server, prefix string) int {
