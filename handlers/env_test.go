@@ -83,7 +83,7 @@ func (c *chat) PostEphemeral(_ context.Context, conv bot.Conversation, user bot.
 	return nil
 }
 
-func (c *chat) lastPost(t *testing.T) posted {
+func (c *chat) lastPost(t testing.TB) posted {
 	t.Helper()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -99,7 +99,7 @@ func (c *chat) message(id string) bot.Message {
 	return c.msgs[id]
 }
 
-func (c *chat) lastWhisper(t *testing.T) string {
+func (c *chat) lastWhisper(t testing.TB) string {
 	t.Helper()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -135,7 +135,7 @@ func (c *clock) Advance(d time.Duration) {
 
 // env is a core wired to the sandbox tenant, a real bbolt file and a chat.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	sb    *sandbox.Server
 	st    *store.Store
 	core  *handlers.Core
@@ -153,7 +153,7 @@ var (
 
 type envOption func(*handlers.Config, *handlers.TenantConfig)
 
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	sb, err := sandbox.Start(sandbox.Options{})
 	if err != nil {
@@ -178,6 +178,9 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	tc := handlers.TenantConfig{Name: "sandbox", Client: cl, Approvers: []string{"bob", "carol"}, ToolAccount: sandbox.DefaultToolAccount}
 	cfg := handlers.Config{Senders: []bot.Sender{ch}, Store: st, Now: ck.Now, RetryBase: time.Minute, RetryMax: 10 * time.Minute,
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	if _, bench := t.(*testing.B); bench {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	for _, o := range opts {
 		o(&cfg, &tc)
 	}
@@ -267,7 +270,7 @@ func blocked(st sandbox.State) bool { return st.SecurityDefaults && !st.LegacyAu
 func opened(st sandbox.State) bool  { return !st.SecurityDefaults && st.LegacyAuth && !st.InvitedMatch }
 
 // testWriter sends log lines to the test log.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
