@@ -315,10 +315,33 @@ func (c *Core) approve(ctx context.Context, cmd bot.Command, a args) error {
 }
 
 func (c *Core) deny(ctx context.Context, cmd bot.Command, a args) error {
+	return c.closePending(ctx, cmd, a, "deny", store.Denied, func(t *TenantConfig, r store.Request) error {
+		if !slices.Contains(t.Approvers, cmd.User.ID) {
+			return userErrorf("You are not an approver for %s, so %s was left as it is.", t.Name, r.ID)
+		}
+		return nil
+	})
+}
+
+func (c *Core) cancel(ctx context.Context, cmd bot.Command, a args) error {
+	return c.closePending(ctx, cmd, a, "cancel", store.Cancelled, func(t *TenantConfig, r store.Request) error {
+		if r.Requester.ID != cmd.User.ID && !slices.Contains(t.Approvers, cmd.User.ID) {
+			return userErrorf("Only %s or an approver can cancel %s.", r.Requester.Name, r.ID)
+		}
+		if r.State == store.Applied {
+			return userErrorf("%s is already applied; use `revert %s` to put the settings back now.", r.ID, r.ID)
+		}
+		return nil
+	})
+}
+
+// closePending ends a pending request without touching the tenant (deny,
+// cancel), after allowed says the user may.
+func (c *Core) closePending(ctx context.Context, cmd bot.Command, a args, verb string, to store.State, allowed func(*TenantConfig, store.Request) error) error {
 	if err := a.only(); err != nil {
 		return userErrorf("%v", err)
 	}
-	id, err := oneID(a, c.commands["deny"].usage)
+	id, err := oneID(a, c.commands[verb].usage)
 	if err != nil {
 		return err
 	}
@@ -330,65 +353,27 @@ func (c *Core) deny(ctx context.Context, cmd bot.Command, a args) error {
 	if err != nil {
 		return err
 	}
-	if !slices.Contains(t.Approvers, cmd.User.ID) {
-		return userErrorf("You are not an approver for %s, so %s was left as it is.", t.Name, r.ID)
+	if err := allowed(t, r); err != nil {
+		return err
 	}
 	if r.State != store.Pending {
 		return userErrorf("%s is already %s; nothing was changed.", r.ID, stateWord(r.State))
 	}
 	now := c.now()
 	r, err = c.cfg.Store.Transition(ctx, id, []store.State{store.Pending}, func(r *store.Request, ch *store.Changes) error {
-		r.State = store.Denied
-		r.Approver = person(cmd.User)
+		r.State = to
+		r.DueAt = time.Time{}
 		r.DecidedAt = now
-		r.DueAt = time.Time{}
-		ch.Audit = append(ch.Audit, store.Event{Actor: cmd.User.ID, Action: "denied"})
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	c.observe("denied")
-	c.updateCard(ctx, r, "")
-	return nil
-}
-
-func (c *Core) cancel(ctx context.Context, cmd bot.Command, a args) error {
-	if err := a.only(); err != nil {
-		return userErrorf("%v", err)
-	}
-	id, err := oneID(a, c.commands["cancel"].usage)
-	if err != nil {
-		return err
-	}
-	r, err := c.cfg.Store.Get(ctx, id)
-	if err != nil {
-		return err
-	}
-	t, err := c.requestTenant(cmd, r)
-	if err != nil {
-		return err
-	}
-	if r.Requester.ID != cmd.User.ID && !slices.Contains(t.Approvers, cmd.User.ID) {
-		return userErrorf("Only %s or an approver can cancel %s.", r.Requester.Name, r.ID)
-	}
-	if r.State != store.Pending {
-		if r.State == store.Applied {
-			return userErrorf("%s is already applied; use `revert %s` to put the settings back now.", r.ID, r.ID)
+		if to == store.Denied {
+			r.Approver = person(cmd.User)
 		}
-		return userErrorf("%s is already %s; nothing was changed.", r.ID, stateWord(r.State))
-	}
-	r, err = c.cfg.Store.Transition(ctx, id, []store.State{store.Pending}, func(r *store.Request, ch *store.Changes) error {
-		r.State = store.Cancelled
-		r.DueAt = time.Time{}
-		r.DecidedAt = c.now()
-		ch.Audit = append(ch.Audit, store.Event{Actor: cmd.User.ID, Action: "cancelled"})
+		ch.Audit = append(ch.Audit, store.Event{Actor: cmd.User.ID, Action: string(to)})
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	c.observe("cancelled")
+	c.observe(string(to))
 	c.updateCard(ctx, r, "")
 	return nil
 }
