@@ -225,8 +225,8 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 	a.core, err = handlers.New(handlers.Config{
 		Tenants: tenants, Senders: senders, Store: a.store, Logger: log, Now: now,
 		DefaultDuration: cfg.DefaultDuration, MinDuration: cfg.MinDuration, MaxDuration: cfg.MaxDuration,
-		ApprovalTTL: cfg.ApprovalTTL,
-		OnEvent:     func(action string) { events.WithLabelValues(action).Inc() },
+		ApprovalTTL: cfg.ApprovalTTL, RetryBase: cfg.RetryBase,
+		OnEvent: func(action string) { events.WithLabelValues(action).Inc() },
 	})
 	if err != nil {
 		return nil, err

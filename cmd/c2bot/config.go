@@ -47,6 +47,7 @@ type Config struct {
 	MinDuration       time.Duration
 	MaxDuration       time.Duration
 	ApprovalTTL       time.Duration
+	RetryBase         time.Duration
 
 	Console   bool
 	LogLevel  string
@@ -116,6 +117,7 @@ func (c *Config) settings() []setting {
 		{name: "MIN_DURATION", help: "shortest change window", dur: &c.MinDuration},
 		{name: "MAX_DURATION", help: "longest change window (extensions included)", dur: &c.MaxDuration},
 		{name: "APPROVAL_TTL", help: "how long a request waits for approval", dur: &c.ApprovalTTL},
+		{name: "RETRY_BASE", help: "first wait before retrying a failed revert or an undelivered chat notice; it doubles on each attempt, up to 15m", dur: &c.RetryBase},
 		{name: "CONSOLE", help: "serve the local console (loopback addresses only)", flag: &c.Console},
 		{name: "LOG_LEVEL", help: "debug, info, warn or error", str: &c.LogLevel},
 		{name: "LOG_FORMAT", help: "text or json", str: &c.LogFormat},
@@ -136,6 +138,7 @@ func defaults() Config {
 		MinDuration:           time.Minute,
 		MaxDuration:           72 * time.Hour,
 		ApprovalTTL:           time.Hour,
+		RetryBase:             30 * time.Second,
 		LogLevel:              "info",
 		LogFormat:             "text",
 	}
