@@ -152,6 +152,13 @@ func renderCard(r store.Request, ci cardInfo) bot.Message {
 	} else {
 		facts = append(facts, bot.Fact{Name: "Extra time", Value: humanDuration(r.Duration)})
 	}
+	if r.Approver.ID != "" {
+		verb := "Approved by"
+		if r.State == store.Denied {
+			verb = "Denied by"
+		}
+		facts = append(facts, bot.Fact{Name: verb, Value: approver})
+	}
 	switch r.State {
 	case store.Pending:
 		m.Title = "Approval needed: " + subject
