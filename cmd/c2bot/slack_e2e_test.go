@@ -140,6 +140,27 @@ func (r *slackRig) envelope(t *testing.T, typ string, payload any) json.RawMessa
 	return ack
 }
 
+// envelopeUntilAcked sends an envelope and redelivers it, as Slack does,
+// until it is acknowledged; it returns the acknowledgement.
+func (r *slackRig) envelopeUntilAcked(t *testing.T, typ string, payload any) json.RawMessage {
+	t.Helper()
+	for attempt := range 4 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		id, err := r.fake.SendEnvelope(ctx, typ, payload, attempt)
+		if err == nil {
+			var ack json.RawMessage
+			if ack, err = r.fake.WaitAck(ctx, id); err == nil {
+				cancel()
+				return ack
+			}
+		}
+		cancel()
+		t.Logf("envelope attempt %d: %v", attempt, err)
+	}
+	t.Fatalf("%s envelope never acknowledged", typ)
+	return nil
+}
+
 // wait waits for a message in the fake workspace.
 func (r *slackRig) wait(t *testing.T, within time.Duration, what string, pred func(slacktest.Message) bool) slacktest.Message {
 	t.Helper()
@@ -150,6 +171,17 @@ func (r *slackRig) wait(t *testing.T, within time.Duration, what string, pred fu
 		t.Fatalf("%s: none within %s (%v); Slack holds:\n%s", what, within, err, r.dump())
 	}
 	return m
+}
+
+// count counts the workspace's messages that match pred.
+func (r *slackRig) count(pred func(slacktest.Message) bool) int {
+	n := 0
+	for _, m := range r.fake.Messages("") {
+		if pred(m) {
+			n++
+		}
+	}
+	return n
 }
 
 // dump lists the workspace's messages for failure reports.
@@ -335,6 +367,18 @@ func (r *slackRig) waitReverted(t *testing.T, card slacktest.Message, appliedSee
 	r.wait(t, 30*time.Second, "revert confirmation in the card's thread", revertNotice(card))
 }
 
+// checkPostedOnce checks, once the bot has stopped, that r-1 has one card
+// (updated in place) and one revert confirmation.
+func (r *slackRig) checkPostedOnce(t *testing.T, card slacktest.Message) {
+	t.Helper()
+	if n := r.count(revertNotice(card)); n != 1 {
+		t.Errorf("%d revert confirmations", n)
+	}
+	if n := r.count(isCard("")); n != 1 {
+		t.Errorf("%d cards for r-1 in the channel; want the one, updated in place", n)
+	}
+}
+
 // TestSlackEndToEnd drives the real binary in Slack HTTP mode: a signed
 // slash command, a refused click, a double approval, the apply, the revert
 // at the end of the window and the notices in the card and its thread.
@@ -350,6 +394,21 @@ func TestSlackEndToEnd(t *testing.T) {
 	checkApprovalCard(t, card)
 	if st := r.sb.State(); !sandboxBlocked(st) || patches(r.sb, "") != 0 {
 		t.Fatalf("the tenant changed before approval: %+v", st)
+	}
+
+	// "@c2 status" through the Events API, delivered twice: one answer.
+	mention := slacktest.AppMention("Ev0E2E1", slackChannel, slackRequester, "status")
+	r.post(t, slacktest.NewEventRequest(p.url+slackbot.PathEvents, slackSecret, time.Now(), mention))
+	redelivery := slacktest.NewEventRequest(p.url+slackbot.PathEvents, slackSecret, time.Now(), mention)
+	redelivery.Header.Set("X-Slack-Retry-Num", "1")
+	redelivery.Header.Set("X-Slack-Retry-Reason", "http_timeout")
+	r.post(t, redelivery)
+	isStatus := func(m slacktest.Message) bool {
+		return !m.Ephemeral && m.Channel == slackChannel && headerTitle(m) == "Open requests"
+	}
+	status := r.wait(t, 20*time.Second, "status answer to the mention", isStatus)
+	if !strings.Contains(status.BlockText(), "r-1 · sandbox") {
+		t.Errorf("status does not list r-1:\n%s", status.BlockText())
 	}
 
 	// Carol is not an approver: she alone is told so, and nothing changes.
@@ -388,7 +447,11 @@ func TestSlackEndToEnd(t *testing.T) {
 	if n := patches(r.sb, securityDefaults); n != 2 {
 		t.Errorf("security defaults PATCHed %d times; want apply + revert", n)
 	}
+	if answers := r.count(isStatus); answers != 1 {
+		t.Errorf("%d answers to one mention delivered twice", answers)
+	}
 	p.kill(t)
+	r.checkPostedOnce(t, card)
 	r.checkTokens(t, p.logs.String())
 	actions := auditActions(t, r.env["C2_DB"], "r-1")
 	if count(actions, "approved") != 1 || count(actions, "applied") != 1 || count(actions, "reverted") != 1 {
@@ -430,7 +493,17 @@ func TestSlackSocketMode(t *testing.T) {
 	card := r.wait(t, 30*time.Second, "approval card", isCard("Approval needed:"))
 	checkApprovalCard(t, card)
 
-	if ack := r.envelope(t, slacktest.EnvelopeInteractive, clickPayload(t, card, "Approve", slackApprover, "1700000300.000300")); string(ack) != "null" {
+	// Slack refreshes the connection; the click comes over the new one
+	// (redelivered, as Slack does, if it went to the old one).
+	if err := r.fake.Disconnect(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := r.fake.WaitCalls(ctx, "apps.connections.open", 2); err != nil {
+		t.Fatalf("no reconnection after a disconnect request: %v", err)
+	}
+	if ack := r.envelopeUntilAcked(t, slacktest.EnvelopeInteractive, clickPayload(t, card, "Approve", slackApprover, "1700000300.000300")); string(ack) != "null" {
 		t.Errorf("interactive ack payload %s", ack)
 	}
 	_, appliedSeen := r.waitApplied(t, card)
@@ -442,6 +515,7 @@ func TestSlackSocketMode(t *testing.T) {
 		t.Error("no apps.connections.open call")
 	}
 	p.kill(t)
+	r.checkPostedOnce(t, card)
 	r.checkTokens(t, p.logs.String())
 }
 
@@ -475,6 +549,7 @@ func TestSlackRestartMidWindow(t *testing.T) {
 		t.Errorf("security defaults PATCHed %d times; want apply + revert", n)
 	}
 	p2.kill(t)
+	r.checkPostedOnce(t, card)
 	r.checkTokens(t, p.logs.String()+p2.logs.String())
 	actions := auditActions(t, r.env["C2_DB"], "r-1")
 	if count(actions, "applied") != 1 || count(actions, "reverted") != 1 {
@@ -488,8 +563,13 @@ func TestSlackRestartMidWindow(t *testing.T) {
 func TestSlackOutageDuringNotice(t *testing.T) {
 	r := newSlackRig(t, false)
 	p := startBot(t, r.env, "serve")
+	// The first post of the card fails too: it is queued and posted again.
+	r.fake.Script("chat.postMessage", slacktest.Reply{Status: http.StatusBadGateway})
 	r.slash(t, p, "fix --for 4s", "trig.outage.1")
 	card := r.wait(t, 30*time.Second, "approval card", isCard("Approval needed:"))
+	if n := len(r.fake.Calls("chat.postMessage")); n != 2 {
+		t.Errorf("%d chat.postMessage calls for the card; want a failure and a success", n)
+	}
 	r.click(t, p, clickPayload(t, card, "Approve", slackApprover, "1700000500.000500"))
 	_, appliedSeen := r.waitApplied(t, card)
 
@@ -528,17 +608,8 @@ func TestSlackOutageDuringNotice(t *testing.T) {
 	if n := len(reverted.Buttons()); n != 0 {
 		t.Errorf("reverted card has %d buttons", n)
 	}
-	// Exactly one confirmation, despite the failed attempts.
-	notices := 0
-	for _, m := range r.fake.Messages(slackChannel) {
-		if revertNotice(card)(m) {
-			notices++
-		}
-	}
-	if notices != 1 {
-		t.Errorf("%d revert confirmations", notices)
-	}
 	p.kill(t)
+	r.checkPostedOnce(t, card)
 	logs := p.logs.String()
 	if !strings.Contains(logs, "notification not delivered; will retry") {
 		t.Error("the failed deliveries were not logged")
