@@ -6,11 +6,11 @@ import (
 	"testing"
 )
 
-// TestManifestsMatchHandler keeps the Slack app manifests in deploy/slack in
+// TestManifestsMatchHandler keeps the Slack app manifests in this package in
 // step with the paths Handler serves and the scopes the adapter needs.
 func TestManifestsMatchHandler(t *testing.T) {
 	read := func(name string) string {
-		b, err := os.ReadFile("../../deploy/slack/" + name)
+		b, err := os.ReadFile(name)
 		if err != nil {
 			t.Skipf("manifests not available: %v", err)
 		}
