@@ -9,10 +9,11 @@ import (
 // can acknowledge its platform at once and let the work continue. Close
 // waits for every accepted command to finish.
 type Dispatcher struct {
-	h    Handler
-	ctx  context.Context
-	jobs chan Command
-	wg   sync.WaitGroup
+	h     Handler
+	ctx   context.Context
+	jobs  chan Command
+	slots chan struct{} // one per accepted command not yet finished
+	wg    sync.WaitGroup
 
 	mu     sync.RWMutex
 	closed bool
@@ -27,21 +28,23 @@ func NewDispatcher(ctx context.Context, h Handler, workers, queue int) *Dispatch
 	if queue < 0 {
 		queue = 0
 	}
-	d := &Dispatcher{h: h, ctx: ctx, jobs: make(chan Command, queue)}
+	d := &Dispatcher{h: h, ctx: ctx, jobs: make(chan Command, workers+queue), slots: make(chan struct{}, workers+queue)}
 	for i := 0; i < workers; i++ {
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()
 			for cmd := range d.jobs {
 				h.Handle(ctx, cmd)
+				<-d.slots
 			}
 		}()
 	}
 	return d
 }
 
-// Submit queues cmd. It returns false, and drops cmd, when the queue is
-// full or the dispatcher is closed; the adapter then tells the user to retry.
+// Submit queues cmd. It returns false, and drops cmd, when every worker is
+// busy and the queue is full, or the dispatcher is closed; the adapter then
+// tells the user to retry.
 func (d *Dispatcher) Submit(cmd Command) bool {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
@@ -49,7 +52,8 @@ func (d *Dispatcher) Submit(cmd Command) bool {
 		return false
 	}
 	select {
-	case d.jobs <- cmd:
+	case d.slots <- struct{}{}:
+		d.jobs <- cmd // never blocks: jobs holds as many as there are slots
 		return true
 	default:
 		return false
