@@ -189,14 +189,19 @@ func (c pgCard) title() string {
 	return ""
 }
 
-// text is every TextBlock of the card, unescaped.
+// text is every TextBlock of the card, containers included, unescaped.
 func (c pgCard) text() string {
 	var parts []string
-	for _, b := range c.Body {
-		if b.Type == "TextBlock" {
-			parts = append(parts, unescape(b.Text))
+	var walk func([]pgElement)
+	walk = func(els []pgElement) {
+		for _, e := range els {
+			if e.Type == "TextBlock" {
+				parts = append(parts, unescape(e.Text))
+			}
+			walk(e.Items)
 		}
 	}
+	walk(c.Body)
 	return strings.Join(parts, "\n")
 }
 
@@ -440,9 +445,12 @@ type pgConfig struct {
 			ID   string `json:"id"`
 			Name string `json:"name"`
 		} `json:"bot"`
-		CurrentUser pgUser   `json:"currentUser"`
-		Users       []pgUser `json:"users"`
-		Teams       []struct {
+		CurrentUser  pgUser   `json:"currentUser"`
+		Users        []pgUser `json:"users"`
+		PersonalChat struct {
+			ID string `json:"id"`
+		} `json:"personalChat"`
+		Teams []struct {
 			ID      string   `json:"id"`
 			Members []string `json:"members"`
 		} `json:"teams"`
@@ -456,8 +464,9 @@ type pgUser struct {
 }
 
 // checkConfig fails the test when the playground's set-up is not the one
-// the test was written for.
-func (pg *playground) checkConfig(t *testing.T) {
+// the test was written for; it returns the id of Alex's personal chat with
+// the bot.
+func (pg *playground) checkConfig(t *testing.T) string {
 	t.Helper()
 	var cfg pgConfig
 	pg.call(t, "GET", "/_internal/v1/config", nil, &cfg)
@@ -474,6 +483,10 @@ func (pg *playground) checkConfig(t *testing.T) {
 		users[pgMeganID] != pgMeganAAD || users[pgAdeleID] != pgAdeleAAD || !slices.Contains(teams, pgTeamID) {
 		t.Fatalf("the playground's default set-up changed: %+v", c)
 	}
+	if c.PersonalChat.ID == "" {
+		t.Fatalf("the playground has no personal chat: %+v", c)
+	}
+	return c.PersonalChat.ID
 }
 
 // checkOffline fails the test unless the offline guard was loaded and
@@ -521,6 +534,27 @@ func (pg *playground) click(t *testing.T, user, conv, cardID string, card pgCard
 	return ans
 }
 
+// submit presses a card button as user the way a client without
+// Action.Execute does: the button's Action.Submit fallback, which reaches
+// the bot as a message whose value is the button's data.
+func (pg *playground) submit(t *testing.T, user, conv, cardID string, card pgCard, label string) {
+	t.Helper()
+	a, ok := card.action(label)
+	if !ok {
+		t.Fatalf("card %q has no %q button", card.title(), label)
+	}
+	fb, _ := a["fallback"].(map[string]any)
+	if fb["type"] != "Action.Submit" {
+		t.Fatalf("button %q has no Action.Submit fallback: %v", label, a)
+	}
+	pg.call(t, "POST", "/_conversation/v1/submit", map[string]any{
+		"value":        fb["data"],
+		"from":         map[string]any{"id": user},
+		"conversation": map[string]any{"id": conv},
+		"replyToId":    cardID,
+	}, nil)
+}
+
 // message decodes a message invoke answer.
 func (a invokeAnswer) message(t *testing.T) string {
 	t.Helper()
@@ -564,14 +598,37 @@ func TestTeamsPlaygroundEndToEnd(t *testing.T) {
 	delete(env, "C2_TEAMS_APP_ID") // unauthenticated: the playground sends no token
 	p := startBot(t, env, "serve")
 	pg := startPlayground(t, p.url)
-	pg.checkConfig(t)
+	personal := pg.checkConfig(t)
 	if !sandboxBlocked(sb.State()) {
 		t.Fatalf("sandbox does not start blocked: %+v", sb.State())
 	}
 
-	// Installing the app in the team: the bot introduces itself.
+	// In his personal chat with the bot, Alex asks for a diagnosis, requests
+	// the fix with the card's button, and thinks better of it.
+	pg.call(t, "POST", "/_conversation/v1/conversations/"+personal+"/messages", map[string]any{
+		"from": map[string]any{"id": pgAlexID}, "text": "c2 diagnose", "textFormat": "plain",
+	}, nil)
+	ev := pg.waitEvent(t, 20*time.Second, "diagnosis", fromBot("createMessage", "Diagnosis for sandbox"))
+	diag, _ := ev.card()
+	if ev.Conv != personal || !strings.Contains(diag.text(), "Security defaults are on") {
+		t.Fatalf("diagnosis %q shown in %q", diag.title(), ev.Conv)
+	}
+	ans := pg.click(t, pgAlexID, personal, ev.Msg.ID, diag, "Request temporary fix")
+	if msg := ans.message(t); !strings.HasPrefix(msg, "Approval needed") {
+		t.Fatalf("Request temporary fix answered %q", msg)
+	}
+	ev = pg.waitEvent(t, 10*time.Second, "approval card in the personal chat", fromBot("createMessage", "Approval needed: temporary change to sandbox (r-1)"))
+	card, _ := ev.card()
+	ans = pg.click(t, pgAlexID, personal, ev.Msg.ID, card, "Deny")
+	if got := ans.card(t); !strings.HasPrefix(got.title(), "Denied") || len(got.Actions) != 0 {
+		t.Fatalf("Deny answered with card %q and buttons %v", got.title(), got.Actions)
+	}
+
+	// Installing the app in the team: the bot introduces itself there.
 	pg.call(t, "POST", "/_debug/conversation/"+pgTeamID+"/installation", map[string]any{}, nil)
-	pg.waitEvent(t, 15*time.Second, "welcome", fromBot("createMessage", "c2bot commands"))
+	pg.waitEvent(t, 15*time.Second, "welcome", func(ev pgEvent) bool {
+		return ev.Conv == pgTeamID && fromBot("createMessage", "c2bot commands")(ev)
+	})
 
 	// Alex asks in the General channel, mentioning the bot.
 	var posted struct {
@@ -587,9 +644,9 @@ func TestTeamsPlaygroundEndToEnd(t *testing.T) {
 	if thread != pgTeamID+";messageid="+posted.MessageID {
 		t.Fatalf("post conversation = %q, message %q", thread, posted.MessageID)
 	}
-	ev := pg.waitEvent(t, 20*time.Second, "approval card", fromBot("createMessage", "Approval needed"))
+	ev = pg.waitEvent(t, 20*time.Second, "approval card", fromBot("createMessage", "Approval needed: temporary change to sandbox (r-2)"))
 	cardID := ev.Msg.ID
-	card, _ := ev.card()
+	card, _ = ev.card()
 	if ev.Conv != thread {
 		t.Errorf("approval card shown in %q, want the request's thread %q", ev.Conv, thread)
 	}
@@ -599,15 +656,16 @@ func TestTeamsPlaygroundEndToEnd(t *testing.T) {
 		}
 	}
 
-	// Alex may approve, but not his own request; Adele may not approve at all.
-	ans := pg.click(t, pgAlexID, thread, cardID, card, "Approve")
+	// Alex may approve, but not his own request; Adele may not approve at all
+	// (her client sends the Action.Submit fallback: the refusal is posted).
+	ans = pg.click(t, pgAlexID, thread, cardID, card, "Approve")
 	if msg := ans.message(t); !strings.Contains(msg, "yourself") {
 		t.Fatalf("self-approval answered %q", msg)
 	}
-	ans = pg.click(t, pgAdeleID, thread, cardID, card, "Approve")
-	if msg := ans.message(t); !strings.Contains(msg, "not an approver") {
-		t.Fatalf("non-approver click answered %q", msg)
-	}
+	pg.submit(t, pgAdeleID, thread, cardID, card, "Approve")
+	pg.waitEvent(t, 10*time.Second, "refusal of Adele's click", func(ev pgEvent) bool {
+		return ev.Conv == thread && fromBot("createMessage", "You are not an approver for sandbox, so r-2")(ev)
+	})
 	if !sandboxBlocked(sb.State()) || patches(sb, "/") != 0 {
 		t.Fatalf("a refused click changed the tenant: %+v", sb.State())
 	}
@@ -615,6 +673,7 @@ func TestTeamsPlaygroundEndToEnd(t *testing.T) {
 	// Megan approves: Teams replaces the card with the invoke response.
 	ans = pg.click(t, pgMeganID, thread, cardID, card, "Approve")
 	got := ans.card(t)
+	t.Logf("Megan's click answered with card %q", got.title())
 	if title := got.title(); !strings.HasPrefix(title, "Approved") && !strings.HasPrefix(title, "Applied") {
 		t.Fatalf("approval answered with card %q", title)
 	}
@@ -635,7 +694,7 @@ func TestTeamsPlaygroundEndToEnd(t *testing.T) {
 	applied := time.Now()
 
 	// The window ends: the revert notice arrives unprompted, in the card's thread.
-	rev := pg.waitEvent(t, 30*time.Second, "revert notice", fromBot("createMessage", "Reverted: sandbox is back to its original settings (r-1)"))
+	rev := pg.waitEvent(t, 30*time.Second, "revert notice", fromBot("createMessage", "Reverted: sandbox is back to its original settings (r-2)"))
 	if rev.Conv != thread {
 		t.Errorf("revert notice shown in %q, want the request's thread %q", rev.Conv, thread)
 	}
@@ -650,10 +709,13 @@ func TestTeamsPlaygroundEndToEnd(t *testing.T) {
 	}
 
 	p.kill(t)
-	actions := auditActions(t, env["C2_DB"], "r-1")
+	if actions := auditActions(t, env["C2_DB"], "r-1"); count(actions, "denied") != 1 || count(actions, "applied") != 0 {
+		t.Errorf("audit of r-1 = %v, want it denied and never applied", actions)
+	}
+	actions := auditActions(t, env["C2_DB"], "r-2")
 	for _, a := range []string{"requested", "approved", "applied", "reverted"} {
 		if count(actions, a) != 1 {
-			t.Errorf("audit of r-1 = %v, want one %q", actions, a)
+			t.Errorf("audit of r-2 = %v, want one %q", actions, a)
 		}
 	}
 	pg.checkOffline(t)
