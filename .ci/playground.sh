@@ -26,6 +26,9 @@ if [ -x "$dir/node_modules/.bin/agentsplayground" ] && [ -f "$installed" ] &&
 	exit 0
 fi
 
+if ! command -v npm >/dev/null; then
+	echo "$0: npm is not installed (the playground runs on Node.js)" >&2
+	exit 1
+fi
 npm install --no-audit --no-fund --prefix "$dir" "$PKG@$VERSION"
-"$dir/node_modules/.bin/agentsplayground" --version >/dev/null 2>&1 || true
 echo "$PKG@$VERSION installed in $dir"

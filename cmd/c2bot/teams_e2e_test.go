@@ -117,6 +117,9 @@ func playgroundBin(t *testing.T) string {
 	if dir == "" {
 		missing("C2_PLAYGROUND_DIR is not set")
 	}
+	if !filepath.IsAbs(dir) { // go test runs in the package directory
+		missing("C2_PLAYGROUND_DIR must be an absolute path (got %q)", dir)
+	}
 	bin := filepath.Join(dir, "node_modules", ".bin", "agentsplayground")
 	if _, err := os.Stat(bin); err != nil {
 		missing("no Agents Playground in C2_PLAYGROUND_DIR: %v", err)
@@ -323,6 +326,9 @@ func startPlayground(t *testing.T, botURL string) *playground {
 		<-done
 		if t.Failed() {
 			t.Logf("playground output:\n%s", pg.logs.String())
+			if log, err := os.ReadFile(filepath.Join(dir, "playground.log")); err == nil {
+				t.Logf("playground log:\n%s", log)
+			}
 		}
 	})
 	select {
