@@ -176,7 +176,7 @@ func (c *Core) fix(ctx context.Context, cmd bot.Command, a args) error {
 	}
 	if len(rep.Plan) == 0 {
 		_, err := c.reply(ctx, cmd, bot.Message{Title: "Nothing to change in " + t.Name,
-			Text: "No setting c2bot can change is blocking the tool. `diagnose` shows the details."})
+			Text: "No setting c2bot can change is blocking the tool. “diagnose” shows the details."})
 		return err
 	}
 	items, _ := json.Marshal(rep.Plan)
@@ -287,12 +287,12 @@ func (c *Core) approve(ctx context.Context, cmd bot.Command, a args) error {
 	}
 	if !c.now().Before(r.ExpiresAt) {
 		c.expire(ctx, r.ID)
-		return userErrorf("%s expired before it was approved; ask again with `fix`.", r.ID)
+		return userErrorf("%s expired before it was approved; ask again with “fix”.", r.ID)
 	}
 	now := c.now()
 	r, err = c.cfg.Store.Transition(ctx, id, []store.State{store.Pending}, func(r *store.Request, ch *store.Changes) error {
 		if !now.Before(r.ExpiresAt) {
-			return userErrorf("%s expired before it was approved; ask again with `fix`.", r.ID)
+			return userErrorf("%s expired before it was approved; ask again with “fix”.", r.ID)
 		}
 		r.State = store.Approved
 		r.Approver = person(cmd.User)
@@ -329,7 +329,7 @@ func (c *Core) cancel(ctx context.Context, cmd bot.Command, a args) error {
 			return userErrorf("Only %s or an approver can cancel %s.", r.Requester.Name, r.ID)
 		}
 		if r.State == store.Applied {
-			return userErrorf("%s is already applied; use `revert %s` to put the settings back now.", r.ID, r.ID)
+			return userErrorf("%s is already applied; use “revert %s” to put the settings back now.", r.ID, r.ID)
 		}
 		return nil
 	})

@@ -35,9 +35,9 @@ func ErrorMessage(err error) string {
 	case errors.As(err, &ue):
 		return ue.msg
 	case errors.Is(err, store.ErrNotFound):
-		return "No such request. `status` lists the open ones."
+		return "No such request. “status” lists the open ones."
 	case errors.Is(err, store.ErrConflict):
-		return "That request has already moved on; nothing was changed. `status` shows where it is."
+		return "That request has already moved on; nothing was changed. “status” shows where it is."
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return "That took too long and was stopped; nothing more will happen for it. Try again."
 	case errors.As(err, &um):

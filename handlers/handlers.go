@@ -261,7 +261,7 @@ func (c *Core) Handle(ctx context.Context, cmd bot.Command) {
 	}
 	a, err := parseArgs(cmd.Text)
 	if err != nil {
-		c.replyError(ctx, cmd, userErrorf("I could not read that command: %v. Try `help`.", err))
+		c.replyError(ctx, cmd, userErrorf("I could not read that command: %v. Try “help”.", err))
 		return
 	}
 	if a.verb == "" {
@@ -269,7 +269,7 @@ func (c *Core) Handle(ctx context.Context, cmd bot.Command) {
 	}
 	entry, ok := c.commands[a.verb]
 	if !ok {
-		c.replyError(ctx, cmd, userErrorf("Unknown command %q. Try `help`.", a.verb))
+		c.replyError(ctx, cmd, userErrorf("Unknown command %q. Try “help”.", a.verb))
 		return
 	}
 	log.InfoContext(ctx, "command", "verb", a.verb)

@@ -406,7 +406,7 @@ func (c *Core) interrupted(ctx context.Context, r store.Request) {
 	}
 	if r.State == store.Approved {
 		c.fail(ctx, r.ID, []store.State{store.Approved}, nil,
-			userErrorf("The change was interrupted (c2bot stopped) before anything was written; nothing was changed. Ask again with `fix`."))
+			userErrorf("The change was interrupted (c2bot stopped) before anything was written; nothing was changed. Ask again with “fix”."))
 		return
 	}
 	c.rollback(ctx, r, nil, userErrorf("The change was interrupted (c2bot stopped while applying it)."))

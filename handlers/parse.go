@@ -117,9 +117,9 @@ func (a args) only(allowed ...string) error {
 		}
 		if !ok {
 			if len(allowed) == 0 {
-				return fmt.Errorf("`%s` takes no options (got --%s)", a.verb, name)
+				return fmt.Errorf("“%s” takes no options (got --%s)", a.verb, name)
 			}
-			return fmt.Errorf("unknown option --%s for `%s` (accepted: --%s)", name, a.verb, strings.Join(allowed, ", --"))
+			return fmt.Errorf("unknown option --%s for “%s” (accepted: --%s)", name, a.verb, strings.Join(allowed, ", --"))
 		}
 	}
 	return nil

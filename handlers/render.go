@@ -187,7 +187,7 @@ func renderCard(r store.Request, ci cardInfo) bot.Message {
 		m.Text = fmt.Sprintf("Approved by %s and applied at %s. Every setting is put back automatically at %s (in %s).",
 			approver, stamp(r.AppliedAt), stamp(r.RevertAt), humanDuration(r.RevertAt.Sub(ci.now)))
 		facts = append(facts, bot.Fact{Name: "Reverts at", Value: stamp(r.RevertAt)})
-		m.Footer = propagationNote + fmt.Sprintf(" `revert %s` puts them back now; `extend %s 4h` asks for more time.", r.ID, r.ID)
+		m.Footer = propagationNote + fmt.Sprintf(" “revert %s” puts them back now; “extend %s 4h” asks for more time.", r.ID, r.ID)
 	case store.Reverting:
 		m.Title = "Reverting: " + subject
 		m.Text = "The window has ended; putting every setting back…"
@@ -203,7 +203,7 @@ func renderCard(r store.Request, ci cardInfo) bot.Message {
 		m.Text = fmt.Sprintf("Denied by %s at %s. Nothing was changed.", approver, stamp(r.DecidedAt))
 	case store.Expired:
 		m.Title = "Expired: " + subject
-		m.Text = fmt.Sprintf("No approver answered by %s. Nothing was changed; ask again with `fix`.", stamp(r.ExpiresAt))
+		m.Text = fmt.Sprintf("No approver answered by %s. Nothing was changed; ask again with “fix”.", stamp(r.ExpiresAt))
 	case store.Cancelled:
 		m.Title = "Cancelled: " + subject
 		m.Text = "Withdrawn before approval. Nothing was changed."
@@ -294,7 +294,7 @@ func renderReverted(r store.Request, res []itemResult) bot.Message {
 func renderRevertFailed(r store.Request, now time.Time) bot.Message {
 	return bot.Message{
 		Title: fmt.Sprintf("Revert of %s failed; retrying", r.ID),
-		Text: fmt.Sprintf("c2bot could not put every setting of %s back (attempt %d): %s. It retries at %s and keeps trying; `revert %s` tries now.",
+		Text: fmt.Sprintf("c2bot could not put every setting of %s back (attempt %d): %s. It retries at %s and keeps trying; “revert %s” tries now.",
 			r.Tenant, r.Attempts, r.LastError, stamp(r.DueAt), r.ID),
 	}
 }
