@@ -236,6 +236,27 @@ func (c *Core) checkDuration(v string) (time.Duration, error) {
 	return d, nil
 }
 
+// loadRequest reads the one request id a command names (approve, deny,
+// cancel, revert), loads the request and checks it may be handled here.
+func (c *Core) loadRequest(ctx context.Context, cmd bot.Command, a args, verb string) (store.Request, *TenantConfig, error) {
+	if err := a.only(); err != nil {
+		return store.Request{}, nil, userErrorf("%v", err)
+	}
+	id, err := oneID(a, c.commands[verb].usage)
+	if err != nil {
+		return store.Request{}, nil, err
+	}
+	r, err := c.cfg.Store.Get(ctx, id)
+	if err != nil {
+		return store.Request{}, nil, err
+	}
+	t, err := c.requestTenant(cmd, r)
+	if err != nil {
+		return store.Request{}, nil, err
+	}
+	return r, t, nil
+}
+
 // oneID reads the single request id of approve, deny, cancel, revert.
 func oneID(a args, usage string) (string, error) {
 	if len(a.pos) != 1 {
@@ -264,18 +285,7 @@ func approverList(ids []string) string {
 }
 
 func (c *Core) approve(ctx context.Context, cmd bot.Command, a args) error {
-	if err := a.only(); err != nil {
-		return userErrorf("%v", err)
-	}
-	id, err := oneID(a, c.commands["approve"].usage)
-	if err != nil {
-		return err
-	}
-	r, err := c.cfg.Store.Get(ctx, id)
-	if err != nil {
-		return err
-	}
-	t, err := c.requestTenant(cmd, r)
+	r, t, err := c.loadRequest(ctx, cmd, a, "approve")
 	if err != nil {
 		return err
 	}
@@ -290,7 +300,7 @@ func (c *Core) approve(ctx context.Context, cmd bot.Command, a args) error {
 		return userErrorf("%s expired before it was approved; ask again with “fix”.", r.ID)
 	}
 	now := c.now()
-	r, err = c.cfg.Store.Transition(ctx, id, []store.State{store.Pending}, func(r *store.Request, ch *store.Changes) error {
+	r, err = c.cfg.Store.Transition(ctx, r.ID, []store.State{store.Pending}, func(r *store.Request, ch *store.Changes) error {
 		if !now.Before(r.ExpiresAt) {
 			return userErrorf("%s expired before it was approved; ask again with “fix”.", r.ID)
 		}
@@ -338,18 +348,7 @@ func (c *Core) cancel(ctx context.Context, cmd bot.Command, a args) error {
 // closePending ends a pending request without touching the tenant (deny,
 // cancel), after allowed says the user may.
 func (c *Core) closePending(ctx context.Context, cmd bot.Command, a args, verb string, to store.State, allowed func(*TenantConfig, store.Request) error) error {
-	if err := a.only(); err != nil {
-		return userErrorf("%v", err)
-	}
-	id, err := oneID(a, c.commands[verb].usage)
-	if err != nil {
-		return err
-	}
-	r, err := c.cfg.Store.Get(ctx, id)
-	if err != nil {
-		return err
-	}
-	t, err := c.requestTenant(cmd, r)
+	r, t, err := c.loadRequest(ctx, cmd, a, verb)
 	if err != nil {
 		return err
 	}
@@ -360,7 +359,7 @@ func (c *Core) closePending(ctx context.Context, cmd bot.Command, a args, verb s
 		return userErrorf("%s is already %s; nothing was changed.", r.ID, stateWord(r.State))
 	}
 	now := c.now()
-	r, err = c.cfg.Store.Transition(ctx, id, []store.State{store.Pending}, func(r *store.Request, ch *store.Changes) error {
+	r, err = c.cfg.Store.Transition(ctx, r.ID, []store.State{store.Pending}, func(r *store.Request, ch *store.Changes) error {
 		r.State = to
 		r.DueAt = time.Time{}
 		r.DecidedAt = now
@@ -379,18 +378,7 @@ func (c *Core) closePending(ctx context.Context, cmd bot.Command, a args, verb s
 }
 
 func (c *Core) revertNow(ctx context.Context, cmd bot.Command, a args) error {
-	if err := a.only(); err != nil {
-		return userErrorf("%v", err)
-	}
-	id, err := oneID(a, c.commands["revert"].usage)
-	if err != nil {
-		return err
-	}
-	r, err := c.cfg.Store.Get(ctx, id)
-	if err != nil {
-		return err
-	}
-	t, err := c.requestTenant(cmd, r)
+	r, t, err := c.loadRequest(ctx, cmd, a, "revert")
 	if err != nil {
 		return err
 	}
