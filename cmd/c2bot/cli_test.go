@@ -1,9 +1,13 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestDoctorOnSandbox(t *testing.T) {
@@ -38,3 +42,45 @@ func TestDoctorOnSandbox(t *testing.T) {
 }
 
 const sandboxTenantIDPrefix = "signed in to c2b0c2b0"
+
+func TestHealthMetricsAndGracefulStop(t *testing.T) {
+	_, env := sandboxEnv(t)
+	p := startBot(t, env, "serve")
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(p.url + path)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %v %v", path, err, resp)
+		}
+		resp.Body.Close()
+	}
+	p.say(t, "alice", "/c2 fix --for 1h")
+	p.waitMessage(t, "bob", 20*time.Second, titled("Approval needed"))
+	resp, err := http.Get(p.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `c2bot_events_total{action="requested"} 1`) {
+		t.Fatalf("metrics lack the request:\n%s", body)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if err != nil {
+			t.Fatalf("c2bot exited with %v after SIGTERM", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("c2bot did not stop after SIGTERM")
+	}
+	if !strings.Contains(p.logs.String(), "c2bot stopped") {
+		t.Fatalf("no clean stop in the log:\n%s", p.logs.String())
+	}
+	// The database was closed: another process can open it at once.
+	if actions := auditActions(t, env["C2_DB"], "r-1"); count(actions, "requested") != 1 {
+		t.Fatalf("audit = %v", actions)
+	}
+}
