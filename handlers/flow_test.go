@@ -541,3 +541,38 @@ func TestCardGoneIsPostedAgain(t *testing.T) {
 		t.Fatal("confirmation missing")
 	}
 }
+
+func TestConditionalAccessBlockerGetsTheScopedFix(t *testing.T) {
+	e := newEnv(t)
+	st := sandbox.DefaultState()
+	st.SecurityDefaults = false // a tenant on Conditional Access has Security defaults off
+	st.Policies[0].State = "enabled"
+	e.sb.SetState(st)
+	e.say(alice, "diagnose")
+	diag := e.chat.lastPost(t).Msg.PlainText()
+	if !strings.Contains(diag, "Block legacy authentication") {
+		t.Fatalf("diagnosis does not name the policy:\n%s", diag)
+	}
+	card := e.requestFix("--for 1h")
+	text := card.Msg.PlainText()
+	if strings.Contains(text, "Security defaults") || !strings.Contains(text, "exclude "+sandbox.DefaultToolAccount) {
+		t.Fatalf("the plan is not the scoped one:\n%s", text)
+	}
+	e.click(bob, card.Ref, "Approve")
+	pol := e.sb.State().Policies[0]
+	if len(pol.ExcludeUsers) != 1 || pol.ExcludeUsers[0] != sandbox.DefaultToolAccountID || pol.State != "enabled" {
+		t.Fatalf("policy after apply = %+v", pol)
+	}
+	if e.sb.State().SecurityDefaults {
+		t.Fatal("security defaults were turned on")
+	}
+	e.clock.Advance(time.Hour + time.Second)
+	e.due()
+	pol = e.sb.State().Policies[0]
+	if len(pol.ExcludeUsers) != 0 || pol.State != "enabled" {
+		t.Fatalf("policy after revert = %+v", pol)
+	}
+	if e.request("r-1").State != store.Reverted {
+		t.Fatal("not reverted")
+	}
+}
