@@ -489,3 +489,11 @@ func TestAppMentionStripsOnlyTheBot(t *testing.T) {
 func sameConv(a, b bot.Conversation) bool {
 	return a.Platform == b.Platform && a.ID == b.ID && a.Thread == b.Thread && string(a.Ref) == string(b.Ref)
 }
+
+func TestSlashCommandTextIsUnescaped(t *testing.T) {
+	cmd := fromSlashCommand(slack.SlashCommand{TriggerID: "t", UserID: "U1", ChannelID: "C1",
+		Text: `fix --reason "backup &amp; restore &lt;nightly&gt;"`})
+	if want := `fix --reason "backup & restore <nightly>"`; cmd.Text != want {
+		t.Fatalf("Text = %q, want %q", cmd.Text, want)
+	}
+}

@@ -12,13 +12,15 @@ import (
 )
 
 // fromSlashCommand maps "/c2 diagnose contoso" to a Command whose Text is
-// "diagnose contoso" and whose ID is the delivery's trigger_id.
+// "diagnose contoso" and whose ID is the delivery's trigger_id. Slack may
+// deliver &, < and > escaped, as in message text; they are decoded, so a
+// reason reads as typed (a literal "&amp;" typed by someone becomes "&").
 func fromSlashCommand(sc slack.SlashCommand) bot.Command {
 	return bot.Command{
 		ID:   sc.TriggerID,
 		User: bot.User{ID: sc.UserID, Name: sc.UserName},
 		Conv: bot.Conversation{Platform: bot.Slack, ID: sc.ChannelID},
-		Text: strings.TrimSpace(sc.Text),
+		Text: strings.TrimSpace(unescape(sc.Text)),
 	}
 }
 
