@@ -332,11 +332,11 @@ func TestCrashDuringRevert(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the revert never reached the tenant")
 	}
-	p.kill(t)
-	release2() // the held write is dropped with the dead connection
 	if sandboxBlocked(sb.State()) {
 		t.Fatal("the test did not catch the revert half-way")
 	}
+	p.kill(t)
+	release2()
 
 	p2 := startBot(t, env, "serve")
 	p2.waitMessage(t, "bob", 30*time.Second, titled("Reverted"))
@@ -344,9 +344,12 @@ func TestCrashDuringRevert(t *testing.T) {
 		t.Fatalf("tenant not reverted after restart: %+v", sb.State())
 	}
 	p2.kill(t)
-	// apply + the write lost in the crash + the one revert after restart.
-	if n := patches(sb, "/policies/identitySecurityDefaultsEnforcementPolicy"); n != 3 {
-		t.Fatalf("security defaults PATCHed %d times, want 3", n)
+	// The held write may be dropped with the dead connection (then the
+	// restarted process writes it: apply + lost write + revert = 3) or still
+	// land once released (then the restarted process finds the setting
+	// already back and writes nothing: 2). Never more.
+	if n := patches(sb, "/policies/identitySecurityDefaultsEnforcementPolicy"); n != 2 && n != 3 {
+		t.Fatalf("security defaults PATCHed %d times, want 2 or 3", n)
 	}
 	// Each SharePoint setting: one apply and at most one effective revert.
 	if n := patches(sb, "/admin/sharepoint/settings"); n > 4 {
