@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"os/exec"
@@ -82,5 +83,41 @@ func TestHealthMetricsAndGracefulStop(t *testing.T) {
 	// The database was closed: another process can open it at once.
 	if actions := auditActions(t, env["C2_DB"], "r-1"); count(actions, "requested") != 1 {
 		t.Fatalf("audit = %v", actions)
+	}
+}
+
+func TestDiagnoseSandboxScenarios(t *testing.T) {
+	tests := []struct {
+		scenario string
+		kinds    []string
+	}{
+		{"security-defaults", []string{"security_defaults", "sharepoint_legacy_auth", "sharepoint_invited_match"}},
+		{"conditional-access", []string{"sharepoint_legacy_auth", "sharepoint_invited_match", "ca_exclude_user"}},
+		{"clean", nil},
+	}
+	for _, tt := range tests {
+		out, err := exec.Command(binary, "diagnose", "--sandbox", "--json", "--scenario", tt.scenario).Output()
+		if err != nil {
+			t.Fatalf("%s: %v", tt.scenario, err)
+		}
+		var rep struct {
+			Plan []struct{ Kind string } `json:"plan"`
+		}
+		if err := json.Unmarshal(out, &rep); err != nil {
+			t.Fatal(err)
+		}
+		var kinds []string
+		for _, p := range rep.Plan {
+			kinds = append(kinds, p.Kind)
+		}
+		if strings.Join(kinds, ",") != strings.Join(tt.kinds, ",") {
+			t.Errorf("%s: plan %v, want %v", tt.scenario, kinds, tt.kinds)
+		}
+	}
+	cmd := exec.Command(binary, "demo", "--scenario", "nope")
+	cmd.Env = childEnv(map[string]string{"C2_LISTEN": freeAddr(t), "C2_DB": t.TempDir() + "/x.db"})
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "unknown scenario") {
+		t.Fatalf("demo --scenario nope: %v %s", err, out)
 	}
 }

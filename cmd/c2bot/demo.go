@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sort"
 	"strings"
 	"time"
 
@@ -32,9 +33,46 @@ func demoDefaults() Config {
 	return c
 }
 
-// startSandbox starts the sandbox tenant and a production Graph client on it.
-func startSandbox(propagation time.Duration, cfg Config) (*sandbox.Server, handlers.TenantConfig, error) {
-	srv, err := sandbox.Start(sandbox.Options{Propagation: propagation})
+// scenarios are the sandbox tenants `demo --scenario` can start with.
+var scenarios = map[string]func() sandbox.State{
+	// Security defaults on, SharePoint legacy auth off, invited-account
+	// match on, a report-only Conditional Access policy: the vendor's case.
+	"security-defaults": sandbox.DefaultState,
+	// Security defaults off, an enforced Conditional Access policy that
+	// blocks legacy clients for everyone: the fix is the scoped exclusion.
+	"conditional-access": func() sandbox.State {
+		st := sandbox.DefaultState()
+		st.SecurityDefaults = false
+		st.Policies[0].State = "enabled"
+		return st
+	},
+	// Nothing blocks the tool.
+	"clean": func() sandbox.State {
+		st := sandbox.DefaultState()
+		st.SecurityDefaults, st.LegacyAuth, st.InvitedMatch = false, true, false
+		st.Policies[0].State = "disabled"
+		return st
+	},
+}
+
+func scenarioNames() string {
+	names := make([]string, 0, len(scenarios))
+	for n := range scenarios {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// startSandbox starts the sandbox tenant in the named scenario and a
+// production Graph client on it.
+func startSandbox(propagation time.Duration, scenario string, cfg Config) (*sandbox.Server, handlers.TenantConfig, error) {
+	state, ok := scenarios[scenario]
+	if !ok {
+		return nil, handlers.TenantConfig{}, usageError{fmt.Sprintf("unknown scenario %q (known: %s)", scenario, scenarioNames())}
+	}
+	initial := state()
+	srv, err := sandbox.Start(sandbox.Options{Propagation: propagation, Initial: &initial})
 	if err != nil {
 		return nil, handlers.TenantConfig{}, fmt.Errorf("sandbox tenant: %w", err)
 	}
@@ -58,8 +96,10 @@ func startSandbox(propagation time.Duration, cfg Config) (*sandbox.Server, handl
 
 func cmdDemo(ctx context.Context, argv []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var propagation time.Duration
+	var scenario string
 	cfg, fs, err := parseConfig("demo", argv, stderr, getenv, demoDefaults(), func(fs *flag.FlagSet) {
 		fs.DurationVar(&propagation, "propagation", 30*time.Second, "how long the sandbox takes before the tool's sign-ins succeed after a change")
+		fs.StringVar(&scenario, "scenario", "security-defaults", "the sandbox tenant to start with: "+scenarioNames())
 	})
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -71,7 +111,7 @@ func cmdDemo(ctx context.Context, argv []string, stdout, stderr io.Writer, geten
 		return usageError{fmt.Sprintf("demo takes no arguments (got %q)", fs.Arg(0))}
 	}
 	log := newLogger(cfg, stderr)
-	srv, tc, err := startSandbox(propagation, cfg)
+	srv, tc, err := startSandbox(propagation, scenario, cfg)
 	if err != nil {
 		return err
 	}
@@ -102,8 +142,8 @@ func listen(addr string) (net.Listener, error) {
 
 func cmdDiagnose(ctx context.Context, argv []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var (
-		useSandbox, asJSON       bool
-		account, product, ver, s string
+		useSandbox, asJSON                 bool
+		account, product, ver, s, scenario string
 	)
 	base := defaults()
 	cfg, fs, err := parseConfig("diagnose", argv, stderr, getenv, base, func(fs *flag.FlagSet) {
@@ -113,6 +153,7 @@ func cmdDiagnose(ctx context.Context, argv []string, stdout, stderr io.Writer, g
 		fs.StringVar(&product, "product", "", "backup or migration")
 		fs.StringVar(&ver, "version", "", "the tool's version, X.Y")
 		fs.StringVar(&s, "since", "24h", "how far back to read sign-ins")
+		fs.StringVar(&scenario, "scenario", "security-defaults", "with --sandbox, the sandbox tenant to start: "+scenarioNames())
 	})
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -127,7 +168,7 @@ func cmdDiagnose(ctx context.Context, argv []string, stdout, stderr io.Writer, g
 	log := newLogger(cfg, stderr)
 	var tenants []handlers.TenantConfig
 	if useSandbox {
-		srv, tc, err := startSandbox(0, cfg)
+		srv, tc, err := startSandbox(0, scenario, cfg)
 		if err != nil {
 			return err
 		}
