@@ -1,6 +1,8 @@
 package main
 
 import (
+	"archive/zip"
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -119,5 +121,32 @@ func TestDiagnoseSandboxScenarios(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "unknown scenario") {
 		t.Fatalf("demo --scenario nope: %v %s", err, out)
+	}
+}
+
+func TestTeamsPackageIsReproducible(t *testing.T) {
+	run := func() []byte {
+		cmd := exec.Command(binary, "teams-package", "-o", "-")
+		cmd.Env = childEnv(map[string]string{"C2_TEAMS_APP_ID": "6f3c2b0a-1111-4222-8333-944455556666"})
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("teams-package: %v", err)
+		}
+		return out
+	}
+	a, b := run(), run()
+	if len(a) == 0 || string(a) != string(b) {
+		t.Fatalf("two runs differ (%d and %d bytes)", len(a), len(b))
+	}
+	zr, err := zip.NewReader(bytes.NewReader(a), int64(len(a)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range zr.File {
+		names = append(names, f.Name)
+	}
+	if strings.Join(names, ",") != "color.png,manifest.json,outline.png" {
+		t.Fatalf("package holds %v", names)
 	}
 }

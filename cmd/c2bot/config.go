@@ -315,11 +315,11 @@ func (c *Config) validate() error {
 	if c.SlackBotToken != "" && c.SlackSigningSecret == "" && c.SlackAppToken == "" {
 		return errors.New("Slack needs C2_SLACK_SIGNING_SECRET (HTTP mode) or C2_SLACK_APP_TOKEN (Socket Mode) besides C2_SLACK_BOT_TOKEN")
 	}
-	if (c.TeamsAppID == "") != (c.TeamsAppPassword == "") {
-		return errors.New("set both C2_TEAMS_APP_ID and C2_TEAMS_APP_PASSWORD, or neither")
-	}
-	if c.TeamsAppID != "" && c.TeamsAppTenantID == "" {
-		return errors.New("C2_TEAMS_APP_TENANT_ID is needed with C2_TEAMS_APP_ID (bot registrations are single-tenant)")
+	// A password without an app id is a mistake everywhere; an app id
+	// without its password is enough for teams-package, and serve refuses
+	// it when the Teams adapter is built.
+	if c.TeamsAppPassword != "" && c.TeamsAppID == "" {
+		return errors.New("C2_TEAMS_APP_PASSWORD is set but C2_TEAMS_APP_ID is not")
 	}
 	names := map[string]bool{}
 	for _, t := range c.Tenants {

@@ -105,7 +105,7 @@ func TestConfigErrors(t *testing.T) {
 		{"min above max", nil, map[string]string{"C2_MIN_DURATION": "2h", "C2_MAX_DURATION": "1h", "C2_DEFAULT_DURATION": "1h"}, "", "C2_MIN_DURATION"},
 		{"bad bool", nil, map[string]string{"C2_ALLOW_SELF_APPROVAL": "perhaps"}, "", "C2_ALLOW_SELF_APPROVAL"},
 		{"secret and cert", nil, map[string]string{"C2_CLIENT_SECRET": "hunter2", "C2_CLIENT_CERT": "x.pem"}, "", "not both"},
-		{"teams without tenant", nil, map[string]string{"C2_TEAMS_APP_ID": "a", "C2_TEAMS_APP_PASSWORD": "hunter2"}, "", "C2_TEAMS_APP_TENANT_ID"},
+		{"teams password without app id", nil, map[string]string{"C2_TEAMS_APP_PASSWORD": "hunter2"}, "", "C2_TEAMS_APP_ID"},
 		{"slack without secret", nil, map[string]string{"C2_SLACK_BOT_TOKEN": "xoxb-hunter2"}, "", "C2_SLACK_SIGNING_SECRET"},
 		{"duplicate tenant", nil, nil, "tenants:\n  - name: a\n  - name: a\n", "listed twice"},
 		{"bad yaml", nil, nil, "listen: [\n", "config file"},
