@@ -120,18 +120,25 @@ func (c *Core) target(t *TenantConfig, a args) (tenant.Target, error) {
 	return tg, nil
 }
 
-func (c *Core) diagnose(ctx context.Context, cmd bot.Command, a args) error {
-	if err := a.only("account", "product", "version", "since"); err != nil {
-		return userErrorf("%v", err)
+// tenantTarget reads the options of a command that works on a tenant
+// (diagnose, signins, fix): the tenant, no stray words, and the target.
+func (c *Core) tenantTarget(cmd bot.Command, a *args, verb string, flags ...string) (*TenantConfig, tenant.Target, error) {
+	if err := a.only(flags...); err != nil {
+		return nil, tenant.Target{}, userErrorf("%v", err)
 	}
-	t, err := c.resolveTenant(cmd, &a)
+	t, err := c.resolveTenant(cmd, a)
 	if err != nil {
-		return err
+		return nil, tenant.Target{}, err
 	}
 	if len(a.pos) > 0 {
-		return userErrorf("Unexpected %q. Usage: %s", a.pos[0], c.commands["diagnose"].usage)
+		return nil, tenant.Target{}, userErrorf("Unexpected %q. Usage: %s (quote words with spaces).", a.pos[0], c.commands[verb].usage)
 	}
-	tg, err := c.target(t, a)
+	tg, err := c.target(t, *a)
+	return t, tg, err
+}
+
+func (c *Core) diagnose(ctx context.Context, cmd bot.Command, a args) error {
+	t, tg, err := c.tenantTarget(cmd, &a, "diagnose", "account", "product", "version", "since")
 	if err != nil {
 		return err
 	}
@@ -146,15 +153,9 @@ func (c *Core) diagnose(ctx context.Context, cmd bot.Command, a args) error {
 }
 
 func (c *Core) fix(ctx context.Context, cmd bot.Command, a args) error {
-	if err := a.only("for", "reason", "account"); err != nil {
-		return userErrorf("%v", err)
-	}
-	t, err := c.resolveTenant(cmd, &a)
+	t, tg, err := c.tenantTarget(cmd, &a, "fix", "for", "reason", "account")
 	if err != nil {
 		return err
-	}
-	if len(a.pos) > 0 {
-		return userErrorf("Unexpected %q. Usage: %s (quote a reason with spaces).", a.pos[0], c.commands["fix"].usage)
 	}
 	dur := c.cfg.DefaultDuration
 	if v, ok := a.flags["for"]; ok {
@@ -165,10 +166,6 @@ func (c *Core) fix(ctx context.Context, cmd bot.Command, a args) error {
 	reason := strings.TrimSpace(a.flags["reason"])
 	if len(reason) > 500 {
 		return userErrorf("The reason is too long (%d characters; 500 at most).", len(reason))
-	}
-	tg, err := c.target(t, a)
-	if err != nil {
-		return err
 	}
 	rep, err := t.Client.Diagnose(ctx, tg)
 	if err != nil {
@@ -520,17 +517,7 @@ func (c *Core) status(ctx context.Context, cmd bot.Command, a args) error {
 }
 
 func (c *Core) signins(ctx context.Context, cmd bot.Command, a args) error {
-	if err := a.only("account", "since"); err != nil {
-		return userErrorf("%v", err)
-	}
-	t, err := c.resolveTenant(cmd, &a)
-	if err != nil {
-		return err
-	}
-	if len(a.pos) > 0 {
-		return userErrorf("Unexpected %q. Usage: %s", a.pos[0], c.commands["signins"].usage)
-	}
-	tg, err := c.target(t, a)
+	t, tg, err := c.tenantTarget(cmd, &a, "signins", "account", "since")
 	if err != nil {
 		return err
 	}
