@@ -590,6 +590,72 @@ func fromBot(action, prefix string) func(pgEvent) bool {
 	}
 }
 
+// mentionBot posts text in the team's General channel as user, after an
+// @mention of the bot, and returns the conversation id of the post's
+// thread, where the bot answers.
+func (pg *playground) mentionBot(t *testing.T, user, text string) string {
+	t.Helper()
+	var posted struct {
+		MessageID          string `json:"messageId"`
+		PostConversationID string `json:"postConversationId"`
+	}
+	mention := "<at>" + pgBotName + "</at>"
+	pg.call(t, "POST", "/_conversation/v1/conversations/"+pgTeamID+"/messages", map[string]any{
+		"from": map[string]any{"id": user}, "text": mention + " " + text, "textFormat": "xml",
+		"mentions": []map[string]any{{"mentioned": map[string]any{"id": pgBotID}, "text": mention}},
+	}, &posted)
+	thread := posted.PostConversationID
+	if thread != pgTeamID+";messageid="+posted.MessageID {
+		t.Fatalf("post conversation = %q, message %q", thread, posted.MessageID)
+	}
+	return thread
+}
+
+// approve clicks Approve on the approval card cardID as approver user. It
+// returns the card the click was answered with (Approved or already
+// Applied, without an Approve button) and the Applied card, waiting for the
+// card's update when the answer was not Applied yet.
+func (pg *playground) approve(t *testing.T, user, conv, cardID string, card pgCard) (answer, applied pgCard) {
+	t.Helper()
+	answer = pg.click(t, user, conv, cardID, card, "Approve").card(t)
+	t.Logf("%s's click answered with card %q", user, answer.title())
+	if title := answer.title(); !strings.HasPrefix(title, "Approved") && !strings.HasPrefix(title, "Applied") {
+		t.Fatalf("approval answered with card %q", title)
+	}
+	if _, ok := answer.action("Approve"); ok {
+		t.Errorf("answer card still offers Approve")
+	}
+	if strings.HasPrefix(answer.title(), "Applied") {
+		return answer, answer
+	}
+	ev := pg.waitEvent(t, 20*time.Second, "Applied card", func(ev pgEvent) bool {
+		return ev.Msg.ID == cardID && fromBot("updateMessage", "Applied")(ev)
+	})
+	applied, _ = ev.card()
+	return answer, applied
+}
+
+// revertsAt reads the revert time of an Applied card. The card shows whole
+// seconds, so the time is a lower bound of the end of the window.
+func revertsAt(t *testing.T, applied pgCard) time.Time {
+	t.Helper()
+	at, err := time.Parse("2006-01-02 15:04:05 MST", applied.fact("Reverts at"))
+	if err != nil {
+		t.Fatalf("Applied card has no revert time: %v", err)
+	}
+	return at
+}
+
+// logShown logs what the playground showed since start.
+func (pg *playground) logShown(t *testing.T, start time.Time) {
+	t.Helper()
+	var lines []string
+	for _, ev := range pg.seen() {
+		lines = append(lines, ev.At.Sub(start).Round(time.Millisecond).String()+" "+ev.String())
+	}
+	t.Logf("playground showed (in %s):\n%s", time.Since(start).Round(time.Millisecond), strings.Join(lines, "\n"))
+}
+
 // TestTeamsPlaygroundEndToEnd runs c2bot's Teams flows through the Agents
 // Playground. In a personal chat: diagnose, the Request temporary fix button,
 // Deny. In a team channel: install (welcome), a request typed with an
@@ -639,19 +705,7 @@ func TestTeamsPlaygroundEndToEnd(t *testing.T) {
 	})
 
 	// Alex asks in the General channel, mentioning the bot.
-	var posted struct {
-		MessageID          string `json:"messageId"`
-		PostConversationID string `json:"postConversationId"`
-	}
-	mention := "<at>" + pgBotName + "</at>"
-	pg.call(t, "POST", "/_conversation/v1/conversations/"+pgTeamID+"/messages", map[string]any{
-		"from": map[string]any{"id": pgAlexID}, "text": mention + " fix --for 5s --reason \"playground e2e\"", "textFormat": "xml",
-		"mentions": []map[string]any{{"mentioned": map[string]any{"id": pgBotID}, "text": mention}},
-	}, &posted)
-	thread := posted.PostConversationID
-	if thread != pgTeamID+";messageid="+posted.MessageID {
-		t.Fatalf("post conversation = %q, message %q", thread, posted.MessageID)
-	}
+	thread := pg.mentionBot(t, pgAlexID, "fix --for 5s --reason \"playground e2e\"")
 	ev = pg.waitEvent(t, 20*time.Second, "approval card", fromBot("createMessage", "Approval needed: temporary change to sandbox (r-2)"))
 	cardID := ev.Msg.ID
 	card, _ = ev.card()
@@ -679,31 +733,14 @@ func TestTeamsPlaygroundEndToEnd(t *testing.T) {
 	}
 
 	// Megan approves: Teams replaces the card with the invoke response.
-	ans = pg.click(t, pgMeganID, thread, cardID, card, "Approve")
-	got := ans.card(t)
-	t.Logf("Megan's click answered with card %q", got.title())
-	if title := got.title(); !strings.HasPrefix(title, "Approved") && !strings.HasPrefix(title, "Applied") {
-		t.Fatalf("approval answered with card %q", title)
-	}
-	if !strings.Contains(got.text(), pgMeganName) {
-		t.Errorf("answer card does not name the approver: %q", got.text())
-	}
-	if _, ok := got.action("Approve"); ok {
-		t.Errorf("answer card still offers Approve")
-	}
-	if !strings.HasPrefix(got.title(), "Applied") {
-		ev = pg.waitEvent(t, 20*time.Second, "Applied card", func(ev pgEvent) bool {
-			return ev.Msg.ID == cardID && fromBot("updateMessage", "Applied")(ev)
-		})
-		got, _ = ev.card()
+	answer, applied := pg.approve(t, pgMeganID, thread, cardID, card)
+	if !strings.Contains(answer.text(), pgMeganName) {
+		t.Errorf("answer card does not name the approver: %q", answer.text())
 	}
 	if !sandboxOpened(sb.State()) {
 		t.Fatalf("tenant not opened after approval: %+v", sb.State())
 	}
-	revertAt, err := time.Parse("2006-01-02 15:04:05 MST", got.fact("Reverts at"))
-	if err != nil {
-		t.Fatalf("Applied card has no revert time: %v", err)
-	}
+	revertAt := revertsAt(t, applied)
 
 	// The window ends: the revert notice arrives unprompted, in the card's thread.
 	rev := pg.waitEvent(t, 30*time.Second, "revert notice", fromBot("createMessage", "Reverted: sandbox is back to its original settings (r-2)"))
@@ -731,9 +768,115 @@ func TestTeamsPlaygroundEndToEnd(t *testing.T) {
 		}
 	}
 	pg.checkOffline(t)
-	var lines []string
-	for _, ev := range pg.seen() {
-		lines = append(lines, ev.String())
+	pg.logShown(t, start)
+}
+
+// TestTeamsPlaygroundRestartMidWindow kills c2bot with SIGKILL while a fix
+// is applied and starts a new process on the same database and address,
+// with the playground still running. The new process must revert the
+// tenant when the window ends and, with nothing from Teams to answer, post
+// the revert notice in the request's thread and update the card from the
+// conversation reference it finds in the database.
+func TestTeamsPlaygroundRestartMidWindow(t *testing.T) {
+	playgroundBin(t) // skip early, before the sandbox starts
+	start := time.Now()
+	sb, env := sandboxEnv(t)
+	env["C2_CONSOLE"] = "false" // Teams is the only chat platform
+	env["C2_APPROVERS"] = pgAlexAAD + "," + pgMeganAAD
+	delete(env, "C2_TEAMS_APP_ID") // unauthenticated: the playground sends no token
+	p := startBot(t, env, "serve")
+	pg := startPlayground(t, p.url)
+	pg.checkConfig(t)
+
+	// Alex asks in the General channel; Megan approves.
+	thread := pg.mentionBot(t, pgAlexID, "fix --for 8s --reason \"restart e2e\"")
+	ev := pg.waitEvent(t, 20*time.Second, "approval card", fromBot("createMessage", "Approval needed: temporary change to sandbox (r-1)"))
+	cardID := ev.Msg.ID
+	card, _ := ev.card()
+	if ev.Conv != thread {
+		t.Errorf("approval card shown in %q, want the request's thread %q", ev.Conv, thread)
 	}
-	t.Logf("playground showed (in %s):\n%s", time.Since(start).Round(time.Millisecond), strings.Join(lines, "\n"))
+	_, applied := pg.approve(t, pgMeganID, thread, cardID, card)
+	if !sandboxOpened(sb.State()) {
+		t.Fatalf("tenant not opened after approval: %+v", sb.State())
+	}
+	revertAt := revertsAt(t, applied)
+
+	// The bot crashes mid-window and comes back on the same database and
+	// address: the playground keeps sending to the same endpoint.
+	p.kill(t)
+	killedAt := time.Now()
+	if !time.Now().Before(revertAt) {
+		t.Fatalf("the window ended (%s) before the kill: the test is too slow for its window", revertAt)
+	}
+	p2 := startBot(t, env, "serve")
+	restarted := time.Now()
+	t.Logf("restarted in %s, %s before the window ends", restarted.Sub(killedAt).Round(time.Millisecond), revertAt.Sub(restarted).Round(time.Millisecond))
+	// State first, then time: a blocked tenant seen before the window's end
+	// (a lower bound) means the restart reverted early.
+	if st := sb.State(); !sandboxOpened(st) && time.Now().Before(revertAt) {
+		t.Fatalf("the restart changed the tenant before the window ended: %+v", st)
+	}
+
+	// The window ends: the new process reverts and says so, unprompted, in
+	// the request's thread, and updates the card it posted before the crash.
+	rev := pg.waitEvent(t, 30*time.Second, "revert notice", fromBot("createMessage", "Reverted: sandbox is back to its original settings (r-1)"))
+	if rev.Conv != thread {
+		t.Errorf("revert notice shown in %q, want the request's thread %q", rev.Conv, thread)
+	}
+	if rev.At.Before(revertAt) || rev.At.Before(restarted) {
+		t.Errorf("revert notice arrived at %s, before the window ended (%s) or the restart (%s)", rev.At.UTC(), revertAt, restarted.UTC())
+	}
+	upd := pg.waitEvent(t, 10*time.Second, "Reverted card", func(ev pgEvent) bool {
+		return ev.Msg.ID == cardID && fromBot("updateMessage", "Reverted")(ev)
+	})
+	if upd.Conv != thread || upd.At.Before(restarted) {
+		t.Errorf("Reverted card updated in %q at %s, want the thread %q after the restart", upd.Conv, upd.At.UTC(), thread)
+	}
+	if reverted, _ := upd.card(); len(reverted.Actions) != 0 {
+		t.Errorf("Reverted card offers buttons: %v", reverted.Actions)
+	}
+	if !sandboxBlocked(sb.State()) {
+		t.Fatalf("tenant not blocked again after the restart: %+v", sb.State())
+	}
+
+	// Nothing else about r-1 was posted: one approval card, one notice, and
+	// no card re-posted in place of the old one.
+	var notices, cards int
+	for _, ev := range pg.seen() {
+		if fromBot("createMessage", "Reverted:")(ev) {
+			notices++
+		}
+		if c, ok := ev.card(); ok && ev.Action == "createMessage" && strings.Contains(c.title(), "(r-1)") && !strings.HasPrefix(c.title(), "Reverted: sandbox is back") {
+			cards++
+		}
+	}
+	if notices != 1 || cards != 1 {
+		t.Errorf("the playground showed %d revert notices and %d r-1 cards, want 1 and 1", notices, cards)
+	}
+	// The kill can come before the first process recorded the delivery of
+	// the Applied update: the new process then sends it again, which
+	// changes nothing. The card's updates may repeat, but end Reverted.
+	var updates []string
+	for _, ev := range pg.seen() {
+		if c, ok := ev.card(); ok && ev.Action == "updateMessage" && ev.Msg.ID == cardID {
+			updates = append(updates, c.title())
+		}
+	}
+	for i, u := range updates {
+		if !strings.HasPrefix(u, "Applied") && (i != len(updates)-1 || !strings.HasPrefix(u, "Reverted")) {
+			t.Errorf("card updates = %q, want Applied ones then Reverted", updates)
+			break
+		}
+	}
+
+	p2.kill(t)
+	actions := auditActions(t, env["C2_DB"], "r-1")
+	for _, a := range []string{"requested", "approved", "applied", "reverted"} {
+		if count(actions, a) != 1 {
+			t.Errorf("audit of r-1 = %v, want one %q", actions, a)
+		}
+	}
+	pg.checkOffline(t)
+	pg.logShown(t, start)
 }
