@@ -78,18 +78,14 @@ func (c *Core) requestTenant(cmd bot.Command, r store.Request) (*TenantConfig, e
 	if !ok {
 		return nil, userErrorf("Request %s belongs to tenant %s, which is no longer configured.", r.ID, r.Tenant)
 	}
-	if bound, isBound := c.byConv[cmd.Conv.Key()]; isBound && bound != t.Name {
+	bound, isBound := c.byConv[cmd.Conv.Key()]
+	switch {
+	case isBound && bound != t.Name:
 		return nil, userErrorf("Request %s is for tenant %s; this channel manages %s.", r.ID, t.Name, bound)
-	}
-	if !isBoundAny(c, cmd) && len(t.Channels) > 0 {
+	case !isBound && len(t.Channels) > 0:
 		return nil, userErrorf("Request %s can be handled only from tenant %s's channels.", r.ID, t.Name)
 	}
 	return t, nil
-}
-
-func isBoundAny(c *Core, cmd bot.Command) bool {
-	_, ok := c.byConv[cmd.Conv.Key()]
-	return ok
 }
 
 func (c *Core) target(t *TenantConfig, a args) (tenant.Target, error) {
