@@ -55,8 +55,8 @@ type app struct {
 type appOptions struct {
 	// tenants replaces the tenants built from the configuration (the demo's sandbox).
 	tenants []handlers.TenantConfig
-	// consoleUsers turns on the console with these simulated users.
-	consoleUsers []bot.User
+	// console turns on the console (with its two simulated users).
+	console bool
 	// now is the clock (tests); nil means time.Now.
 	now func() time.Time
 }
@@ -185,15 +185,11 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 		senders = append(senders, a.teams)
 		a.mux.Handle("/api/messages", a.teams.Handler())
 	}
-	if cfg.Console || len(opts.consoleUsers) > 0 {
+	if cfg.Console || opts.console {
 		if !isLoopback(cfg.Listen) {
 			return nil, fmt.Errorf("the console has no sign-in, so it is served only on a loopback address; C2_LISTEN is %s", cfg.Listen)
 		}
-		users := opts.consoleUsers
-		if len(users) == 0 {
-			users = defaultConsoleUsers
-		}
-		a.web, err = web.New(web.Config{Users: users, Logger: log})
+		a.web, err = web.New(web.Config{Logger: log})
 		if err != nil {
 			return nil, err
 		}
@@ -245,8 +241,6 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 	})
 	return a, nil
 }
-
-var defaultConsoleUsers = []bot.User{{ID: "alice", Name: "Alice (admin)"}, {ID: "bob", Name: "Bob (approver)"}}
 
 // run serves until ctx ends, then shuts down: the server with a deadline,
 // the dispatcher, the scheduler, and the store last.

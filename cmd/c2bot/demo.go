@@ -121,7 +121,7 @@ func cmdDemo(ctx context.Context, argv []string, stdout, stderr io.Writer, geten
 		return err
 	}
 	cfg.Listen = ln.Addr().String()
-	a, err := newApp(ctx, cfg, appOptions{tenants: []handlers.TenantConfig{tc}, consoleUsers: defaultConsoleUsers}, log)
+	a, err := newApp(ctx, cfg, appOptions{tenants: []handlers.TenantConfig{tc}, console: true}, log)
 	if err != nil {
 		_ = ln.Close()
 		return err
