@@ -88,8 +88,14 @@ func (c *Core) requestTenant(cmd bot.Command, r store.Request) (*TenantConfig, e
 	return t, nil
 }
 
+// Target is what to diagnose for in tenant t: its tool's account and
+// profile as configured.
+func Target(t TenantConfig) tenant.Target {
+	return tenant.Target{Account: t.ToolAccount, Product: t.Product, Version: t.Version}
+}
+
 func (c *Core) target(t *TenantConfig, a args) (tenant.Target, error) {
-	tg := tenant.Target{Account: t.ToolAccount, Product: t.Product, Version: t.Version}
+	tg := Target(*t)
 	if v, ok := a.flags["account"]; ok {
 		tg.Account = v
 	}

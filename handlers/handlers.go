@@ -71,6 +71,11 @@ type TenantConfig struct {
 	ToolAccount string
 	Product     string
 	Version     string
+	// ToolAuth is how the tool signs in: "legacy", "delegated" or "app";
+	// empty means the tenant infers it from the tool's sign-ins. ToolAppID
+	// is the tool's own application id (ToolAuth "app").
+	ToolAuth  string
+	ToolAppID string
 }
 
 // Config configures the core. New fills the zero durations with the

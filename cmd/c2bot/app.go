@@ -101,6 +101,7 @@ func buildTenants(cfg Config, log *slog.Logger) ([]handlers.TenantConfig, error)
 		out = append(out, handlers.TenantConfig{
 			Name: cfg.TenantName, Client: cl, Approvers: cfg.Approvers, AllowSelfApproval: cfg.AllowSelfApproval,
 			Channels: cfg.Channels, ToolAccount: cfg.ToolAccount,
+			Product: cfg.Product, Version: cfg.Version, ToolAuth: cfg.ToolAuth, ToolAppID: cfg.ToolAppID,
 		})
 	}
 	for _, t := range cfg.Tenants {
@@ -125,6 +126,7 @@ func buildTenants(cfg Config, log *slog.Logger) ([]handlers.TenantConfig, error)
 		out = append(out, handlers.TenantConfig{
 			Name: t.Name, Client: cl, Approvers: approvers, AllowSelfApproval: t.AllowSelfApproval || cfg.AllowSelfApproval,
 			Channels: t.Channels, ToolAccount: t.ToolAccount, Product: t.Product, Version: t.Version,
+			ToolAuth: t.ToolAuth, ToolAppID: t.ToolAppID,
 		})
 	}
 	if len(out) == 0 {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,6 +31,15 @@ type Config struct {
 	CAFile       string
 	ToolAccount  string
 	Channels     []string
+
+	// The tool's profile for the default tenant: product ("backup" or
+	// "migration"), version ("X.Y"), how it signs in ("legacy", "delegated"
+	// or "app"; empty means inferred from its sign-ins) and, for "app", its
+	// application (client) id.
+	Product   string
+	Version   string
+	ToolAuth  string
+	ToolAppID string
 
 	SlackBotToken      string
 	SlackSigningSecret string
@@ -69,6 +79,8 @@ type TenantFile struct {
 	ToolAccount       string   `yaml:"tool_account"`
 	Product           string   `yaml:"product"`
 	Version           string   `yaml:"version"`
+	ToolAuth          string   `yaml:"tool_auth"`
+	ToolAppID         string   `yaml:"tool_app_id"`
 	Approvers         []string `yaml:"approvers"`
 	AllowSelfApproval bool     `yaml:"allow_self_approval"`
 	Channels          []string `yaml:"channels"`
@@ -102,6 +114,10 @@ func (c *Config) settings() []setting {
 		{name: "AUTHORITY_URL", help: "Entra ID sign-in endpoint", str: &c.AuthorityURL},
 		{name: "CA_FILE", help: "extra PEM certificates trusted for Graph and sign-in (a TLS-inspecting proxy, tests)", str: &c.CAFile},
 		{name: "TOOL_ACCOUNT", help: "user principal name the backup or migration tool signs in with", str: &c.ToolAccount},
+		{name: "PRODUCT", help: "the tool: backup or migration (version advice depends on it)", str: &c.Product},
+		{name: "VERSION", help: "the tool's version, X.Y (Backup before 2.3 and Migration before 3.2 need an update)", str: &c.Version},
+		{name: "TOOL_AUTH", help: "how the tool signs in: legacy (basic auth/IDCRL), delegated (modern auth as a user with a password) or app (its own app registration); empty: inferred from its sign-ins", str: &c.ToolAuth},
+		{name: "TOOL_APP_ID", help: "the application (client) id of the tool's own app registration (tool_auth app)", str: &c.ToolAppID},
 		{name: "CHANNELS", help: "comma-separated conversations bound to the default tenant (slack:C0123, teams:19:…, web:console)", list: &c.Channels},
 		{name: "SLACK_BOT_TOKEN", help: "Slack bot token (xoxb-…)", secret: true, str: &c.SlackBotToken},
 		{name: "SLACK_SIGNING_SECRET", help: "Slack signing secret (HTTP mode)", secret: true, str: &c.SlackSigningSecret},
@@ -321,8 +337,14 @@ func (c *Config) validate() error {
 	if c.TeamsAppPassword != "" && c.TeamsAppID == "" {
 		return errors.New("C2_TEAMS_APP_PASSWORD is set but C2_TEAMS_APP_ID is not")
 	}
+	if err := validateProfile(&c.Product, c.Version, &c.ToolAuth, c.ToolAppID, func(key string) string {
+		return "C2_" + strings.ToUpper(key)
+	}); err != nil {
+		return err
+	}
 	names := map[string]bool{}
-	for _, t := range c.Tenants {
+	for i := range c.Tenants {
+		t := &c.Tenants[i]
 		if t.Name == "" {
 			return errors.New("config file: every tenant needs a name")
 		}
@@ -330,11 +352,60 @@ func (c *Config) validate() error {
 			return fmt.Errorf("config file: tenant %s is listed twice", t.Name)
 		}
 		names[t.Name] = true
+		if err := validateProfile(&t.Product, t.Version, &t.ToolAuth, t.ToolAppID, func(key string) string {
+			return "config file: tenant " + t.Name + ": " + key
+		}); err != nil {
+			return err
+		}
 	}
 	switch c.LogFormat {
 	case "text", "json":
 	default:
 		return fmt.Errorf("C2_LOG_FORMAT must be text or json, not %q", c.LogFormat)
+	}
+	return nil
+}
+
+// Tool sign-in methods (C2_TOOL_AUTH, tool_auth).
+const (
+	authLegacy    = "legacy"
+	authDelegated = "delegated"
+	authApp       = "app"
+)
+
+var (
+	versionPattern = regexp.MustCompile(`^[0-9]+(\.[0-9]+){1,3}$`)
+	guidPattern    = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+)
+
+// validateProfile checks one tenant's tool profile and lower-cases product
+// and auth; name turns a YAML key ("tool_auth") into the setting an error
+// names ("C2_TOOL_AUTH" or "config file: tenant contoso: tool_auth").
+func validateProfile(product *string, ver string, auth *string, appID string, name func(key string) string) error {
+	*product = strings.ToLower(strings.TrimSpace(*product))
+	switch *product {
+	case "", "backup", "migration":
+	default:
+		return fmt.Errorf("%s must be backup or migration, not %q", name("product"), *product)
+	}
+	if ver != "" && !versionPattern.MatchString(ver) {
+		return fmt.Errorf("%s must be a version like 2.3, not %q", name("version"), ver)
+	}
+	*auth = strings.ToLower(strings.TrimSpace(*auth))
+	switch *auth {
+	case "", authLegacy, authDelegated:
+		if appID != "" && *auth != "" {
+			return fmt.Errorf("%s is set but %s is %s; an app id belongs to %s app", name("tool_app_id"), name("tool_auth"), *auth, name("tool_auth"))
+		}
+	case authApp:
+		if appID == "" {
+			return fmt.Errorf("%s is app, so %s must name the tool's application (client) id", name("tool_auth"), name("tool_app_id"))
+		}
+	default:
+		return fmt.Errorf("%s must be legacy, delegated or app, not %q", name("tool_auth"), *auth)
+	}
+	if appID != "" && !guidPattern.MatchString(appID) {
+		return fmt.Errorf("%s must be an application (client) id (a GUID), not %q", name("tool_app_id"), appID)
 	}
 	return nil
 }

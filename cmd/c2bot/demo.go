@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sort"
 	"strings"
 	"time"
 
@@ -33,45 +32,71 @@ func demoDefaults() Config {
 	return c
 }
 
-// scenarios are the sandbox tenants `demo --scenario` can start with.
-var scenarios = map[string]func() sandbox.State{
-	// Security defaults on, SharePoint legacy auth off, invited-account
-	// match on, a report-only Conditional Access policy: the vendor's case.
-	"security-defaults": sandbox.DefaultState,
-	// Security defaults off, an enforced Conditional Access policy that
-	// blocks legacy clients for everyone: the fix is the scoped exclusion.
-	"conditional-access": func() sandbox.State {
+// defaultScenario is the sandbox tenant `demo` starts with: one where a
+// temporary change still helps today, so the whole flow can be tried.
+const defaultScenario = "security-defaults"
+
+// scenario is a sandbox tenant `demo --scenario` can start with.
+type scenario struct {
+	name, desc string
+	state      func() sandbox.State
+}
+
+// scenarios lists them in the order `demo --help` shows.
+var scenarios = []scenario{
+	{"security-defaults", "Security defaults on, the vendor's case", sandbox.DefaultState},
+	{"conditional-access", "an enforced Conditional Access policy; the fix is the scoped exclusion", func() sandbox.State {
 		st := sandbox.DefaultState()
 		st.SecurityDefaults = false
 		st.Policies[0].State = "enabled"
 		return st
-	},
-	// Nothing blocks the tool.
-	"clean": func() sandbox.State {
+	}},
+	{"clean", "nothing blocks the tool", func() sandbox.State {
 		st := sandbox.DefaultState()
 		st.SecurityDefaults, st.LegacyAuth, st.InvitedMatch = false, true, false
 		st.Policies[0].State = "disabled"
 		return st
-	},
+	}},
+}
+
+func findScenario(name string) (scenario, bool) {
+	for _, sc := range scenarios {
+		if sc.name == name {
+			return sc, true
+		}
+	}
+	return scenario{}, false
 }
 
 func scenarioNames() string {
-	names := make([]string, 0, len(scenarios))
-	for n := range scenarios {
-		names = append(names, n)
+	names := make([]string, len(scenarios))
+	for i, sc := range scenarios {
+		names[i] = sc.name
 	}
-	sort.Strings(names)
 	return strings.Join(names, ", ")
+}
+
+// scenarioList is one line per scenario, for --help.
+func scenarioList() string {
+	var b strings.Builder
+	for _, sc := range scenarios {
+		mark := ""
+		if sc.name == defaultScenario {
+			mark = " (default)"
+		}
+		fmt.Fprintf(&b, "  %-20s %s%s\n", sc.name, sc.desc, mark)
+	}
+	return b.String()
 }
 
 // startSandbox starts the sandbox tenant in the named scenario and a
 // production Graph client on it.
-func startSandbox(propagation time.Duration, scenario string, cfg Config) (*sandbox.Server, handlers.TenantConfig, error) {
-	state, ok := scenarios[scenario]
+func startSandbox(propagation time.Duration, name string, cfg Config) (*sandbox.Server, handlers.TenantConfig, error) {
+	sc, ok := findScenario(name)
 	if !ok {
-		return nil, handlers.TenantConfig{}, usageError{fmt.Sprintf("unknown scenario %q (known: %s)", scenario, scenarioNames())}
+		return nil, handlers.TenantConfig{}, usageError{fmt.Sprintf("unknown scenario %q (known: %s)", name, scenarioNames())}
 	}
-	initial := state()
+	initial := sc.state()
 	srv, err := sandbox.Start(sandbox.Options{Propagation: propagation, Initial: &initial})
 	if err != nil {
 		return nil, handlers.TenantConfig{}, fmt.Errorf("sandbox tenant: %w", err)
@@ -94,12 +119,26 @@ func startSandbox(propagation time.Duration, scenario string, cfg Config) (*sand
 	}, nil
 }
 
+// demoHelp is the top of `c2bot demo -h`; the scenarios and flags follow it.
+const demoHelp = `Usage: c2bot demo [--scenario NAME] [flags]
+
+Starts the built-in sandbox tenant (a local server that answers like
+Microsoft Graph and Entra ID on today's date) and the bot with its local
+console. Open the printed address, type "/c2 diagnose" as Alice, ask for the
+temporary fix, switch to Bob and approve it: the change is applied and, when
+the window ends, reverted.
+`
+
 func cmdDemo(ctx context.Context, argv []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var propagation time.Duration
 	var scenario string
 	cfg, fs, err := parseConfig("demo", argv, stderr, getenv, demoDefaults(), func(fs *flag.FlagSet) {
 		fs.DurationVar(&propagation, "propagation", 30*time.Second, "how long the sandbox takes before the tool's sign-ins succeed after a change")
-		fs.StringVar(&scenario, "scenario", "security-defaults", "the sandbox tenant to start with: "+scenarioNames())
+		fs.StringVar(&scenario, "scenario", defaultScenario, "the sandbox tenant to start with: "+scenarioNames())
+		fs.Usage = func() {
+			fmt.Fprint(fs.Output(), demoHelp, "\nScenarios (--scenario NAME):\n", scenarioList(), "\nFlags:\n")
+			fs.PrintDefaults()
+		}
 	})
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -140,20 +179,50 @@ func listen(addr string) (net.Listener, error) {
 	return ln, nil
 }
 
+// Exit statuses of `c2bot diagnose` (a contract for scripts, in README.md).
+const (
+	exitNotBlocked = 0 // nothing blocks the tool
+	exitBlocked    = 3 // at least one finding is a blocker
+)
+
+// diagnoseHelp is the top of `c2bot diagnose -h`; the flags follow it.
+const diagnoseHelp = `Usage: c2bot diagnose [flags] [tenant]
+
+Runs every check once against a configured tenant (or, with --sandbox, the
+built-in sandbox tenant) and prints the findings; nothing is changed.
+
+Exit status: 0 when nothing blocks the tool, 3 when at least one finding is
+a blocker, 2 for a mistake on the command line or in the configuration, 1
+for any other error (the tenant could not be read).
+
+--json prints the report for scripts. These fields are a contract:
+  tenant, tenant_id, checked_at, blocked
+  profile{product, version, auth, app_id, inferred, inferred_from}
+  platform[]{id, title, state, since, effect, source}
+  findings[]{check, severity, title, evidence[]{name, value}, fix, policy_id}
+  signins{account, since, total, succeeded, unavailable,
+          failed[]{error_code, count, failure_reason, explanation, explained_by}}
+  plan[]{kind, before, after, policy_id, ...}   kind: security_defaults,
+          ca_exclude_user, ca_exclude_service_principal, ...
+  no_fix   why no temporary change can help, when the plan is empty
+`
+
 func cmdDiagnose(ctx context.Context, argv []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var (
-		useSandbox, asJSON                 bool
-		account, product, ver, s, scenario string
+		useSandbox, asJSON   bool
+		account, s, scenario string
 	)
 	base := defaults()
 	cfg, fs, err := parseConfig("diagnose", argv, stderr, getenv, base, func(fs *flag.FlagSet) {
 		fs.BoolVar(&useSandbox, "sandbox", false, "diagnose the built-in sandbox tenant")
-		fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+		fs.BoolVar(&asJSON, "json", false, "print the report as JSON (the fields above are a contract)")
 		fs.StringVar(&account, "account", "", "the tool's user principal name (default C2_TOOL_ACCOUNT)")
-		fs.StringVar(&product, "product", "", "backup or migration")
-		fs.StringVar(&ver, "version", "", "the tool's version, X.Y")
 		fs.StringVar(&s, "since", "24h", "how far back to read sign-ins")
-		fs.StringVar(&scenario, "scenario", "security-defaults", "with --sandbox, the sandbox tenant to start: "+scenarioNames())
+		fs.StringVar(&scenario, "scenario", defaultScenario, "with --sandbox, the sandbox tenant to start: "+scenarioNames())
+		fs.Usage = func() {
+			fmt.Fprint(fs.Output(), diagnoseHelp, "\nScenarios (--sandbox --scenario NAME):\n", scenarioList(), "\nFlags:\n")
+			fs.PrintDefaults()
+		}
 	})
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -164,6 +233,9 @@ func cmdDiagnose(ctx context.Context, argv []string, stdout, stderr io.Writer, g
 	since, err := handlers.ParseDuration(s)
 	if err != nil {
 		return usageError{"--since: " + err.Error()}
+	}
+	if fs.NArg() > 1 {
+		return usageError{"diagnose takes at most one tenant name"}
 	}
 	log := newLogger(cfg, stderr)
 	var tenants []handlers.TenantConfig
@@ -178,9 +250,6 @@ func cmdDiagnose(ctx context.Context, argv []string, stdout, stderr io.Writer, g
 		return err
 	}
 	t := tenants[0]
-	if fs.NArg() > 1 {
-		return usageError{"diagnose takes at most one tenant name"}
-	}
 	if fs.NArg() == 1 {
 		found := false
 		for _, x := range tenants {
@@ -192,12 +261,10 @@ func cmdDiagnose(ctx context.Context, argv []string, stdout, stderr io.Writer, g
 			return usageError{fmt.Sprintf("no tenant named %q", fs.Arg(0))}
 		}
 	}
-	tg := tenant.Target{Account: t.ToolAccount, Product: product, Version: ver, Since: since}
+	tg := handlers.Target(t)
+	tg.Since = since
 	if account != "" {
 		tg.Account = account
-	}
-	if product != "" && product != "backup" && product != "migration" {
-		return usageError{"--product must be backup or migration"}
 	}
 	rep, err := t.Client.Diagnose(ctx, tg)
 	if err != nil {
@@ -206,11 +273,19 @@ func cmdDiagnose(ctx context.Context, argv []string, stdout, stderr io.Writer, g
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
-			Tenant string `json:"tenant"`
+		err = enc.Encode(struct {
+			Tenant  string `json:"tenant"`
+			Blocked bool   `json:"blocked"`
 			tenant.Report
-		}{t.Name, rep})
+		}{t.Name, rep.Blocked(), rep})
+	} else {
+		_, err = fmt.Fprintln(stdout, handlers.RenderReport(t.Name, tg, rep).PlainText())
 	}
-	fmt.Fprintln(stdout, handlers.RenderReport(t.Name, tg, rep).PlainText())
+	if err != nil {
+		return err
+	}
+	if rep.Blocked() {
+		return exitStatus(exitBlocked)
+	}
 	return nil
 }
