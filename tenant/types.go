@@ -1,7 +1,10 @@
 package tenant
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -50,7 +53,32 @@ const (
 	// KindCAExcludeUser is the tool's account in a Conditional Access
 	// policy's conditions.users.excludeUsers (the scoped alternative).
 	KindCAExcludeUser Kind = "ca_exclude_user"
+	// KindCAExcludeServicePrincipal is the tool's service principal in a
+	// Conditional Access policy's
+	// conditions.clientApplications.excludeServicePrincipals (the scoped
+	// alternative for an app tool blocked by a workload-identity policy).
+	KindCAExcludeServicePrincipal Kind = "ca_exclude_service_principal"
 )
+
+// Kinds lists every kind c2bot can change, in plan order.
+func Kinds() []Kind {
+	return []Kind{KindSecurityDefaults, KindSharePointLegacyAuth, KindSharePointInvitedMatch,
+		KindCAExcludeUser, KindCAExcludeServicePrincipal}
+}
+
+// Propagation is the documented time a change of this kind can take to
+// reach sign-ins (see facts.go).
+func (k Kind) Propagation() time.Duration {
+	switch k {
+	case KindSecurityDefaults:
+		return PropagationSecurityDefaults
+	case KindSharePointLegacyAuth, KindSharePointInvitedMatch:
+		return PropagationSharePoint
+	case KindCAExcludeUser, KindCAExcludeServicePrincipal:
+		return PropagationConditionalAccess
+	}
+	return 0
+}
 
 // Values an Item holds. Boolean settings use "true"/"false"; the Conditional
 // Access exclusion uses "excluded"/"included".
@@ -73,10 +101,42 @@ type Item struct {
 	// (KindCAExcludeUser only).
 	UserID            string `json:"user_id,omitempty"`
 	UserPrincipalName string `json:"user_principal_name,omitempty"`
+	// ServicePrincipalID and AppID identify the tool's service principal
+	// (KindCAExcludeServicePrincipal only).
+	ServicePrincipalID string `json:"service_principal_id,omitempty"`
+	AppID              string `json:"app_id,omitempty"`
 	// Before is the value found in the tenant (the snapshot); After is the
 	// value c2bot sets. Restore puts Before back only while After still holds.
 	Before string `json:"before"`
 	After  string `json:"after"`
+	// Propagation is how long Microsoft documents the change can take to
+	// reach sign-ins. In JSON it is whole seconds ("propagation": 86400).
+	Propagation time.Duration `json:"-"`
+}
+
+// itemJSON is Item's wire form: Propagation in whole seconds.
+type itemJSON struct {
+	itemFields
+	Propagation int64 `json:"propagation,omitempty"`
+}
+
+// itemFields is Item without its methods, so encoding/json does not recurse.
+type itemFields Item
+
+// MarshalJSON writes Propagation as whole seconds.
+func (i Item) MarshalJSON() ([]byte, error) {
+	return json.Marshal(itemJSON{itemFields: itemFields(i), Propagation: int64(i.Propagation / time.Second)})
+}
+
+// UnmarshalJSON reads Propagation as whole seconds (absent: zero).
+func (i *Item) UnmarshalJSON(b []byte) error {
+	var v itemJSON
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*i = Item(v.itemFields)
+	i.Propagation = time.Duration(v.Propagation) * time.Second
+	return nil
 }
 
 // Setting names the setting for people: "Security defaults",
@@ -91,6 +151,12 @@ func (i Item) Setting() string {
 		return "SharePoint invited-account match (isRequireAcceptingUserToMatchInvitedUserEnabled)"
 	case KindCAExcludeUser:
 		return fmt.Sprintf("Conditional Access %q: exclude %s", i.PolicyName, i.UserPrincipalName)
+	case KindCAExcludeServicePrincipal:
+		who := i.AppID
+		if who == "" {
+			who = i.ServicePrincipalID
+		}
+		return fmt.Sprintf("Conditional Access %q: exclude service principal %s", i.PolicyName, who)
 	}
 	return string(i.Kind)
 }
@@ -129,6 +195,12 @@ type Target struct {
 	// Product is "backup" or "migration"; Version is "X.Y". Both optional.
 	Product string
 	Version string
+	// Auth is how the tool signs in: AuthLegacy, AuthDelegated or AuthApp;
+	// empty means infer it from the tool's sign-ins.
+	Auth string
+	// AppID is the tool's own app registration (application id), for an
+	// app tool; with Auth empty, its service-principal sign-ins are read.
+	AppID string
 	// Since is how far back to read sign-ins; zero means 24 hours.
 	Since time.Duration
 }
@@ -149,6 +221,8 @@ type Finding struct {
 	Evidence []Evidence `json:"evidence,omitempty"`
 	// Fix says what addresses it, in a sentence; empty when nothing is needed.
 	Fix string `json:"fix,omitempty"`
+	// PolicyID is the Conditional Access policy involved, when there is one.
+	PolicyID string `json:"policy_id,omitempty"`
 }
 
 // SignInGroup is the tool's sign-ins that failed with one error code.
@@ -160,6 +234,13 @@ type SignInGroup struct {
 	ClientApps    []string  `json:"client_apps,omitempty"`
 	CAStatus      string    `json:"conditional_access_status,omitempty"`
 	LastSeen      time.Time `json:"last_seen"`
+	// ExplainedBy names what explains these failures: finding check ids
+	// ("security_defaults", "sharepoint_idcrl", …) and Conditional Access
+	// policy ids (from appliedConditionalAccessPolicies or the evaluation).
+	ExplainedBy []string `json:"explained_by,omitempty"`
+	// policies are the ids of the enforced policies that failed these
+	// sign-ins (appliedConditionalAccessPolicies result "failure").
+	policies []string
 }
 
 // SignInSummary is what the sign-in log says about the tool's account.
@@ -174,15 +255,36 @@ type SignInSummary struct {
 	Unavailable string `json:"unavailable,omitempty"`
 }
 
+// Profile is the tool a report was made for.
+type Profile struct {
+	Product string `json:"product,omitempty"`
+	Version string `json:"version,omitempty"`
+	// Auth is AuthLegacy, AuthDelegated or AuthApp.
+	Auth  string `json:"auth"`
+	AppID string `json:"app_id,omitempty"`
+	// Inferred is set when Auth was not configured; InferredFrom says from
+	// what ("12 sign-ins with clientAppUsed Exchange ActiveSync, …").
+	Inferred     bool   `json:"inferred"`
+	InferredFrom string `json:"inferred_from,omitempty"`
+}
+
 // Report is the outcome of Diagnose.
 type Report struct {
-	TenantID  string        `json:"tenant_id"`
-	CheckedAt time.Time     `json:"checked_at"`
-	Findings  []Finding     `json:"findings"`
-	SignIns   SignInSummary `json:"signins"`
+	TenantID  string    `json:"tenant_id"`
+	CheckedAt time.Time `json:"checked_at"`
+	Profile   Profile   `json:"profile"`
+	// Platform is every platform fact as it stands at CheckedAt: which of
+	// the tool's sign-in paths still exist today.
+	Platform []PlatformFact `json:"platform"`
+	Findings []Finding      `json:"findings"`
+	SignIns  SignInSummary  `json:"signins"`
 	// Plan is the change that would unblock the tool: Before holds the
-	// current value, After the one to set. Empty when nothing blocks.
+	// current value, After the one to set. Empty when nothing blocks or when
+	// no change can help (then NoFix says why).
 	Plan []Item `json:"plan,omitempty"`
+	// NoFix says why no change can help when the tool is blocked and Plan
+	// is empty ("update the tool …").
+	NoFix string `json:"no_fix,omitempty"`
 }
 
 // Blocked reports whether any finding is a blocker.
@@ -193,4 +295,53 @@ func (r Report) Blocked() bool {
 		}
 	}
 	return false
+}
+
+// PlanOnly returns the plan items of the given kinds, in plan order (all of
+// them when kinds is empty), for `fix --only`. It fails, wrapping
+// ErrInvalidItem, for a kind c2bot does not know (naming the valid ones) or
+// one the plan has no item of.
+func (r Report) PlanOnly(kinds []Kind) ([]Item, error) {
+	if len(kinds) == 0 {
+		return append([]Item(nil), r.Plan...), nil
+	}
+	valid := Kinds()
+	want := map[Kind]bool{}
+	for _, k := range kinds {
+		if !slices.Contains(valid, k) {
+			return nil, fmt.Errorf("%w: unknown kind %q (valid: %s)", ErrInvalidItem, k, joinKinds(valid))
+		}
+		want[k] = true
+	}
+	var out []Item
+	have := map[Kind]bool{}
+	for _, it := range r.Plan {
+		have[it.Kind] = true
+		if want[it.Kind] {
+			out = append(out, it)
+		}
+	}
+	for _, k := range kinds {
+		if !have[k] {
+			var in []Kind
+			for _, it := range r.Plan {
+				if !slices.Contains(in, it.Kind) {
+					in = append(in, it.Kind)
+				}
+			}
+			if len(in) == 0 {
+				return nil, fmt.Errorf("%w: the plan has no %s item (the plan is empty)", ErrInvalidItem, k)
+			}
+			return nil, fmt.Errorf("%w: the plan has no %s item (it has: %s)", ErrInvalidItem, k, joinKinds(in))
+		}
+	}
+	return out, nil
+}
+
+func joinKinds(ks []Kind) string {
+	s := make([]string, len(ks))
+	for i, k := range ks {
+		s[i] = string(k)
+	}
+	return strings.Join(s, ", ")
 }
