@@ -170,9 +170,11 @@ func (c *Client) patchSharepointSettings(ctx context.Context, op string, set fun
 }
 
 // caPolicy is a Conditional Access policy reduced to what the checks use.
+// Empty lists mean the condition is not configured.
 type caPolicy struct {
 	ID, Name            string
 	State               string // enabled, disabled, enabledForReportingButNotEnforced
+	TemplateID          string
 	ClientAppTypes      []string
 	BuiltInControls     []string
 	IncludeApplications []string
@@ -182,10 +184,11 @@ type caPolicy struct {
 	ExcludeGroups       []string
 	IncludeRoles        []string
 	ExcludeRoles        []string
+	caPolicyMore
 }
 
 func policyFromModel(p models.ConditionalAccessPolicyable) caPolicy {
-	out := caPolicy{ID: deref(p.GetId()), Name: deref(p.GetDisplayName())}
+	out := caPolicy{ID: deref(p.GetId()), Name: deref(p.GetDisplayName()), TemplateID: deref(p.GetTemplateId())}
 	if s := p.GetState(); s != nil {
 		out.State = s.String()
 	}
@@ -193,6 +196,7 @@ func policyFromModel(p models.ConditionalAccessPolicyable) caPolicy {
 		for _, v := range g.GetBuiltInControls() {
 			out.BuiltInControls = append(out.BuiltInControls, v.String())
 		}
+		grantFromModel(&out, g)
 	}
 	cond := p.GetConditions()
 	if cond == nil {
@@ -212,6 +216,7 @@ func policyFromModel(p models.ConditionalAccessPolicyable) caPolicy {
 		out.IncludeRoles = u.GetIncludeRoles()
 		out.ExcludeRoles = u.GetExcludeRoles()
 	}
+	conditionsFromModel(&out, cond)
 	return out
 }
 
