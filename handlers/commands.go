@@ -18,8 +18,8 @@ func commandTable() []command {
 	return []command{
 		{verb: "diagnose", usage: "diagnose [tenant] [--account upn] [--product backup|migration --version X.Y] [--since 24h]",
 			summary: "find what blocks the tool's sign-ins, with evidence", run: (*Core).diagnose},
-		{verb: "fix", usage: `fix [tenant] [--for 8h] [--reason "…"]`,
-			summary: "ask for a temporary change; an approver must approve it", run: (*Core).fix},
+		{verb: "fix", usage: `fix [tenant] [--for 8h] [--reason "…"] [--only KIND[,KIND]]`,
+			summary: "ask for a temporary change that helps; an approver must approve it", run: (*Core).fix},
 		{verb: "approve", usage: "approve <id>", summary: "approve a request (approvers only)", run: (*Core).approve},
 		{verb: "deny", usage: "deny <id>", summary: "deny a request (approvers only)", run: (*Core).deny},
 		{verb: "status", usage: "status [id]", summary: "open requests, or one request in detail", run: (*Core).status},
@@ -91,7 +91,7 @@ func (c *Core) requestTenant(cmd bot.Command, r store.Request) (*TenantConfig, e
 // Target is what to diagnose for in tenant t: its tool's account and
 // profile as configured.
 func Target(t TenantConfig) tenant.Target {
-	return tenant.Target{Account: t.ToolAccount, Product: t.Product, Version: t.Version}
+	return tenant.Target{Account: t.ToolAccount, Product: t.Product, Version: t.Version, Auth: t.ToolAuth, AppID: t.ToolAppID}
 }
 
 func (c *Core) target(t *TenantConfig, a args) (tenant.Target, error) {
@@ -120,6 +120,38 @@ func (c *Core) target(t *TenantConfig, a args) (tenant.Target, error) {
 		tg.Since = d
 	}
 	return tg, nil
+}
+
+// parseKinds reads a comma-separated list of plan kinds from flag name
+// ("--only security_defaults,ca_exclude_user"); an unknown kind is a user
+// error naming the valid ones.
+func parseKinds(flags map[string]string, name string) ([]tenant.Kind, error) {
+	v, ok := flags[name]
+	if !ok {
+		return nil, nil
+	}
+	valid := tenant.Kinds()
+	names := make([]string, len(valid))
+	for i, k := range valid {
+		names[i] = string(k)
+	}
+	var out []tenant.Kind
+	for _, p := range strings.Split(v, ",") {
+		k := tenant.Kind(strings.ToLower(strings.TrimSpace(p)))
+		if k == "" {
+			continue
+		}
+		if !slices.Contains(valid, k) {
+			return nil, userErrorf("--%s: unknown kind %q. The kinds are: %s. Nothing was requested.", name, string(k), strings.Join(names, ", "))
+		}
+		if !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	if len(out) == 0 {
+		return nil, userErrorf("--%s needs a kind: one or more of %s, separated by commas. Nothing was requested.", name, strings.Join(names, ", "))
+	}
+	return out, nil
 }
 
 // tenantTarget reads the options of a command that works on a tenant
@@ -155,7 +187,7 @@ func (c *Core) diagnose(ctx context.Context, cmd bot.Command, a args) error {
 }
 
 func (c *Core) fix(ctx context.Context, cmd bot.Command, a args) error {
-	t, tg, err := c.tenantTarget(cmd, &a, "fix", "for", "reason", "account")
+	t, tg, err := c.tenantTarget(cmd, &a, "fix", "for", "reason", "account", "only")
 	if err != nil {
 		return err
 	}
@@ -169,16 +201,28 @@ func (c *Core) fix(ctx context.Context, cmd bot.Command, a args) error {
 	if len(reason) > 500 {
 		return userErrorf("The reason is too long (%d characters; 500 at most).", len(reason))
 	}
+	only, err := parseKinds(a.flags, "only")
+	if err != nil {
+		return err
+	}
 	rep, err := t.Client.Diagnose(ctx, tg)
 	if err != nil {
 		return fmt.Errorf("diagnose %s: %w", t.Name, err)
 	}
 	if len(rep.Plan) == 0 {
-		_, err := c.reply(ctx, cmd, bot.Message{Title: "Nothing to change in " + t.Name,
-			Text: "No setting c2bot can change is blocking the tool. “diagnose” shows the details."})
+		_, err := c.reply(ctx, cmd, renderNoFix(t.Name, rep))
 		return err
 	}
-	items, _ := json.Marshal(rep.Plan)
+	plan, err := rep.PlanOnly(only)
+	if err != nil {
+		return userErrorf("--only: %s. Nothing was requested.", strings.TrimPrefix(err.Error(), tenant.ErrInvalidItem.Error()+": "))
+	}
+	for i := range plan {
+		if plan[i].Propagation == 0 {
+			plan[i].Propagation = plan[i].Kind.Propagation()
+		}
+	}
+	items, _ := json.Marshal(plan)
 	conv, _ := json.Marshal(cmd.Conv)
 	now := c.now()
 	r := store.Request{
@@ -189,7 +233,7 @@ func (c *Core) fix(ctx context.Context, cmd bot.Command, a args) error {
 	}
 	r, err = c.cfg.Store.Create(ctx, r, store.Changes{
 		Audit: []store.Event{{Actor: cmd.User.ID, Action: "requested", Tenant: t.Name,
-			Detail: fmt.Sprintf("for %s: %s", humanDuration(dur), describeItems(rep.Plan))}},
+			Detail: fmt.Sprintf("for %s: %s", humanDuration(dur), describeItems(plan))}},
 	})
 	if err != nil {
 		return fmt.Errorf("create request: %w", err)

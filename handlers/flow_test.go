@@ -53,7 +53,7 @@ func TestApproveAppliesThenRevertsOnTime(t *testing.T) {
 		t.Fatalf("tenant not changed after approval: %+v", e.sb.State())
 	}
 	applied := e.chat.message(card.Ref.ID)
-	if !strings.Contains(applied.Title, "Applied") || !strings.Contains(applied.PlainText(), "12 hours") || len(applied.Buttons) != 0 {
+	if !strings.Contains(applied.Title, "Applied") || !strings.Contains(applied.PlainText(), "up to 24 hours") || len(applied.Buttons) != 0 {
 		t.Fatalf("card after approval:\n%s", applied.PlainText())
 	}
 	r := e.request("r-1")

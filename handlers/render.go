@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -10,8 +11,68 @@ import (
 	"github.com/c2bot/c2bot/tenant"
 )
 
-// propagationNote is Microsoft's warning, repeated wherever a change is made.
-const propagationNote = "Microsoft notes that these settings can take up to 12 hours to take effect."
+// propagationNote is Microsoft's warning for items, repeated wherever a
+// change is made: the longest documented propagation time among them.
+func propagationNote(items []tenant.Item) string {
+	d := maxPropagation(items)
+	if d <= 0 {
+		return ""
+	}
+	return "Microsoft documents that these changes can take up to " + longDuration(d) + " to take effect."
+}
+
+// propagation is an item's documented propagation time (requests stored
+// before items carried it fall back to their kind's).
+func propagation(it tenant.Item) time.Duration {
+	if it.Propagation > 0 {
+		return it.Propagation
+	}
+	return it.Kind.Propagation()
+}
+
+func maxPropagation(items []tenant.Item) time.Duration {
+	var d time.Duration
+	for _, it := range items {
+		d = max(d, propagation(it))
+	}
+	return d
+}
+
+// longDuration says a duration in words for notes: "24 hours", "90 minutes".
+func longDuration(d time.Duration) string {
+	switch {
+	case d >= time.Hour && d%time.Hour == 0:
+		return plural(int(d/time.Hour), "hour")
+	case d >= time.Minute && d%time.Minute == 0:
+		return plural(int(d/time.Minute), "minute")
+	}
+	return humanDuration(d)
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
+
+// windowWarning warns when a window may end before the change reaches the
+// tool's sign-ins; empty when the window is long enough.
+func windowWarning(items []tenant.Item, window time.Duration) string {
+	var slow []string
+	var longest time.Duration
+	for _, it := range items {
+		if p := propagation(it); p > window {
+			slow = append(slow, it.Setting())
+			longest = max(longest, p)
+		}
+	}
+	if len(slow) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("The %s window is shorter than the up to %s Microsoft documents for %s to take effect: it may be reverted before the tool's sign-ins see it. Ask for a longer window with --for, or watch “signins”.",
+		humanDuration(window), longDuration(longest), strings.Join(slow, "; "))
+}
 
 func stamp(t time.Time) string {
 	if t.IsZero() {
@@ -67,7 +128,9 @@ func describeOutcomes(res []itemResult) string {
 	return strings.Join(parts, ", ")
 }
 
-// RenderReport is the answer to diagnose: the findings of rep for tenant name.
+// RenderReport is the answer to diagnose: the findings of rep for tenant
+// name, the tool's profile, which of its sign-in paths exist today, and the
+// temporary fix with its button only when a change can help.
 func RenderReport(name string, tg tenant.Target, rep tenant.Report) bot.Message {
 	blockers := 0
 	for _, f := range rep.Findings {
@@ -78,35 +141,164 @@ func RenderReport(name string, tg tenant.Target, rep tenant.Report) bot.Message 
 	m := bot.Message{Title: fmt.Sprintf("Diagnosis for %s: %d blocker(s)", name, blockers)}
 	switch {
 	case blockers == 0:
-		m.Text = "Nothing c2bot knows of blocks the tool's legacy sign-ins."
+		m.Text = "Nothing c2bot knows of blocks the tool's sign-ins today."
 	case len(rep.Plan) > 0:
-		m.Text = "These settings block the tool's legacy sign-ins. A temporary fix changes them for a bounded window, after an approver agrees, and puts every one back automatically."
+		m.Text = "A temporary change can help: it changes the settings below for a bounded window, after an approver agrees, and puts every one back automatically."
 	default:
-		m.Text = "These findings block the tool, but none of them is a setting c2bot changes; follow the fix under each."
+		m.Text = "No temporary change can help: " + noFixReason(rep)
 	}
-	if tg.Account != "" {
-		m.Text += " Tool account: " + tg.Account + "."
-	}
-	for _, f := range rep.Findings {
-		s := bot.Section{Title: f.Title, Severity: severity(f.Severity)}
-		if f.Fix != "" {
-			s.Text = "Fix: " + f.Fix
-		}
-		for _, e := range f.Evidence {
-			s.Facts = append(s.Facts, bot.Fact{Name: e.Name, Value: e.Value})
-		}
+	m.Sections = append(m.Sections, profileSection(tg, rep))
+	if s, ok := platformSection(rep.Platform); ok {
 		m.Sections = append(m.Sections, s)
 	}
+	m.Sections = append(m.Sections, findingSections(rep)...)
 	if len(rep.Plan) > 0 {
 		s := bot.Section{Title: "Temporary fix (needs approval)"}
 		for _, it := range rep.Plan {
-			s.Facts = append(s.Facts, bot.Fact{Name: it.Setting(), Value: it.Before + " → " + it.After})
+			s.Facts = append(s.Facts, bot.Fact{Name: it.Setting(), Value: it.Before + " → " + it.After + " (takes up to " + longDuration(propagation(it)) + ")"})
 		}
 		m.Sections = append(m.Sections, s)
 		m.Buttons = []bot.Button{{Label: "Request temporary fix", Command: "fix " + name, Style: bot.StylePrimary}}
 	}
 	m.Footer = "Checked " + stamp(rep.CheckedAt) + " · tenant " + rep.TenantID
 	return m
+}
+
+// noFixReason says why nothing c2bot can change helps: the report's own
+// reason, or the fixes of the blockers.
+func noFixReason(rep tenant.Report) string {
+	if rep.NoFix != "" {
+		return rep.NoFix
+	}
+	var fixes []string
+	for _, f := range rep.Findings {
+		if f.Severity == tenant.SeverityBlocker && f.Fix != "" && !slices.Contains(fixes, f.Fix) {
+			fixes = append(fixes, f.Fix)
+		}
+	}
+	if len(fixes) == 0 {
+		return "none of the blockers is a setting c2bot can change."
+	}
+	return "none of the blockers is a setting c2bot can change; " + strings.Join(fixes, "; ") + "."
+}
+
+// renderNoFix answers fix when the plan is empty: why, and what does help.
+func renderNoFix(name string, rep tenant.Report) bot.Message {
+	if !rep.Blocked() {
+		return bot.Message{Title: "Nothing to change in " + name,
+			Text: "Nothing c2bot knows of blocks the tool's sign-ins today, so nothing was requested. “diagnose” shows the details."}
+	}
+	m := bot.Message{Title: "No temporary change can help in " + name,
+		Text: noFixReason(rep) + " Nothing was requested and nothing was changed."}
+	for _, s := range findingSections(rep) {
+		if s.Severity == bot.SeverityBlocker {
+			m.Sections = append(m.Sections, s)
+		}
+	}
+	m.Footer = "Checked " + stamp(rep.CheckedAt) + " · tenant " + rep.TenantID
+	return m
+}
+
+// profileSection shows the tool the report is for.
+func profileSection(tg tenant.Target, rep tenant.Report) bot.Section {
+	p := rep.Profile
+	s := bot.Section{Title: "The tool"}
+	if tg.Account != "" {
+		s.Facts = append(s.Facts, bot.Fact{Name: "Account", Value: tg.Account})
+	}
+	if p.Product != "" || p.Version != "" {
+		s.Facts = append(s.Facts, bot.Fact{Name: "Product", Value: strings.TrimSpace(p.Product + " " + p.Version)})
+	}
+	auth := authWords(p.Auth)
+	switch {
+	case p.Inferred && p.InferredFrom != "":
+		auth += " — inferred from sign-ins: " + p.InferredFrom
+	case p.Inferred:
+		auth += " — inferred from sign-ins"
+	default:
+		auth += " — configured"
+	}
+	s.Facts = append(s.Facts, bot.Fact{Name: "Signs in with", Value: auth})
+	if p.AppID != "" {
+		s.Facts = append(s.Facts, bot.Fact{Name: "App id", Value: p.AppID})
+	}
+	return s
+}
+
+// authWords names a tool profile for people.
+func authWords(auth string) string {
+	switch auth {
+	case tenant.AuthLegacy:
+		return "legacy authentication (basic auth / IDCRL)"
+	case tenant.AuthDelegated:
+		return "modern authentication as a user with a password (delegated)"
+	case tenant.AuthApp:
+		return "its own app registration (app)"
+	case "":
+		return "unknown"
+	}
+	return auth
+}
+
+// platformSection lists Microsoft's dated facts as they stand today.
+func platformSection(facts []tenant.PlatformFact) (bot.Section, bool) {
+	if len(facts) == 0 {
+		return bot.Section{}, false
+	}
+	s := bot.Section{Title: "Sign-in paths today"}
+	for _, f := range facts {
+		v := stateWords(f.State)
+		if !f.Since.IsZero() {
+			v += " since " + f.Since.UTC().Format(time.DateOnly)
+		}
+		v += ": " + f.Effect + " (source: " + f.Source + ")"
+		s.Facts = append(s.Facts, bot.Fact{Name: f.Title, Value: v})
+	}
+	return s, true
+}
+
+// stateWords says a platform fact's state for people.
+func stateWords(state string) string {
+	switch state {
+	case tenant.StateAvailable:
+		return "available"
+	case tenant.StatePhasingOut:
+		return "phasing out"
+	case tenant.StateRetired:
+		return "retired"
+	case tenant.StateDeprecated:
+		return "deprecated"
+	case tenant.StateInEffect:
+		return "in effect"
+	}
+	return state
+}
+
+// findingSections draws one section per finding; the sign-in finding lists
+// the failed groups with what explains each.
+func findingSections(rep tenant.Report) []bot.Section {
+	var out []bot.Section
+	for _, f := range rep.Findings {
+		s := bot.Section{Title: f.Title, Severity: severity(f.Severity)}
+		if f.Fix != "" {
+			s.Text = "Fix: " + f.Fix
+		}
+		if f.PolicyID != "" {
+			s.Facts = append(s.Facts, bot.Fact{Name: "Policy id", Value: f.PolicyID})
+		}
+		for _, e := range f.Evidence {
+			s.Facts = append(s.Facts, bot.Fact{Name: e.Name, Value: e.Value})
+		}
+		if f.Check == tenant.CheckSignIns {
+			for _, g := range rep.SignIns.Failed {
+				if len(g.ExplainedBy) > 0 {
+					s.Facts = append(s.Facts, bot.Fact{Name: fmt.Sprintf("error %d explained by", g.ErrorCode), Value: strings.Join(g.ExplainedBy, ", ")})
+				}
+			}
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // cardInfo is what a card shows besides the request itself.
@@ -187,7 +379,7 @@ func renderCard(r store.Request, ci cardInfo) bot.Message {
 		m.Text = fmt.Sprintf("Approved by %s and applied at %s. Every setting is put back automatically at %s (in %s).",
 			approver, stamp(r.AppliedAt), stamp(r.RevertAt), humanDuration(r.RevertAt.Sub(ci.now)))
 		facts = append(facts, bot.Fact{Name: "Reverts at", Value: stamp(r.RevertAt)})
-		m.Footer = propagationNote + fmt.Sprintf(" “revert %s” puts them back now; “extend %s 4h” asks for more time.", r.ID, r.ID)
+		m.Footer = strings.TrimSpace(propagationNote(items) + fmt.Sprintf(" “revert %s” puts them back now; “extend %s 4h” asks for more time.", r.ID, r.ID))
 	case store.Reverting:
 		m.Title = "Reverting: " + subject
 		m.Text = "The window has ended; putting every setting back…"
@@ -220,7 +412,7 @@ func renderCard(r store.Request, ci cardInfo) bot.Message {
 	if r.ParentID == "" {
 		changes := bot.Section{Title: "Settings"}
 		for i, it := range items {
-			v := it.Before + " → " + it.After
+			v := it.Before + " → " + it.After + " (takes up to " + longDuration(propagation(it)) + ")"
 			if i < len(results) {
 				v += resultNote(results[i])
 			}
@@ -229,8 +421,13 @@ func renderCard(r store.Request, ci cardInfo) bot.Message {
 		m.Sections = append(m.Sections, changes)
 	}
 	m.Sections = append(m.Sections, bot.Section{Title: "Request", Facts: facts})
+	if r.ParentID == "" && (r.State == store.Pending || r.State == store.Applied) {
+		if w := windowWarning(items, r.Duration); w != "" {
+			m.Sections = append(m.Sections, bot.Section{Title: "Shorter than the propagation time", Severity: bot.SeverityWarning, Text: w})
+		}
+	}
 	if m.Footer == "" && r.State == store.Pending {
-		m.Footer = propagationNote
+		m.Footer = propagationNote(items)
 	}
 	return m
 }
@@ -286,7 +483,11 @@ func renderReverted(r store.Request, res []itemResult) bot.Message {
 		s.Facts = append(s.Facts, bot.Fact{Name: x.Item.Setting(), Value: "now " + nonEmpty(x.Current, x.Item.Before) + resultNote(x)})
 	}
 	m.Sections = []bot.Section{s}
-	m.Footer = propagationNote
+	items := make([]tenant.Item, len(res))
+	for i, x := range res {
+		items[i] = x.Item
+	}
+	m.Footer = propagationNote(items)
 	return m
 }
 
