@@ -3,12 +3,15 @@ package main
 import (
 	"flag"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/c2bot/c2bot/handlers"
 )
 
 func loadWith(t *testing.T, args []string, env map[string]string, file string) (Config, error) {
@@ -109,6 +112,16 @@ func TestConfigErrors(t *testing.T) {
 		{"slack without secret", nil, map[string]string{"C2_SLACK_BOT_TOKEN": "xoxb-hunter2"}, "", "C2_SLACK_SIGNING_SECRET"},
 		{"duplicate tenant", nil, nil, "tenants:\n  - name: a\n  - name: a\n", "listed twice"},
 		{"bad yaml", nil, nil, "listen: [\n", "config file"},
+		{"bad tool auth env", nil, map[string]string{"C2_TOOL_AUTH": "basic"}, "", "C2_TOOL_AUTH must be legacy, delegated or app"},
+		{"bad tool auth flag", []string{"--tool-auth", "oauth"}, nil, "", "C2_TOOL_AUTH"},
+		{"app without app id", nil, map[string]string{"C2_TOOL_AUTH": "app"}, "", "C2_TOOL_APP_ID must name"},
+		{"app id not a guid", nil, map[string]string{"C2_TOOL_AUTH": "app", "C2_TOOL_APP_ID": "backup-tool"}, "", "C2_TOOL_APP_ID must be"},
+		{"app id for a delegated tool", nil, map[string]string{"C2_TOOL_AUTH": "delegated", "C2_TOOL_APP_ID": "6f3c2b0a-1111-4222-8333-944455556666"}, "", "C2_TOOL_APP_ID is set but C2_TOOL_AUTH is delegated"},
+		{"bad product env", nil, map[string]string{"C2_PRODUCT": "archiver"}, "", "C2_PRODUCT must be backup or migration"},
+		{"bad version env", nil, map[string]string{"C2_VERSION": "latest"}, "", "C2_VERSION must be a version"},
+		{"bad tool auth in a tenant", nil, nil, "tenants:\n  - name: contoso\n    tool_auth: modern\n", "config file: tenant contoso: tool_auth must be legacy, delegated or app"},
+		{"app tenant without app id", nil, nil, "tenants:\n  - name: contoso\n    tool_auth: app\n", "config file: tenant contoso: tool_app_id must name"},
+		{"bad product in a tenant", nil, nil, "tenants:\n  - name: contoso\n    product: tape\n", "config file: tenant contoso: product"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,9 +148,62 @@ func TestEverySettingHasFlagEnvAndKey(t *testing.T) {
 	for _, name := range []string{"LISTEN", "DB", "TENANT_ID", "CLIENT_ID", "CLIENT_SECRET", "CLIENT_CERT", "GRAPH_URL", "AUTHORITY_URL",
 		"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL", "TEAMS_APP_ID", "TEAMS_APP_PASSWORD",
 		"TEAMS_APP_TENANT_ID", "BOTFRAMEWORK_OPENID_URL", "APPROVERS", "ALLOW_SELF_APPROVAL", "DEFAULT_DURATION", "MIN_DURATION",
-		"MAX_DURATION", "APPROVAL_TTL", "RETRY_BASE"} {
+		"MAX_DURATION", "APPROVAL_TTL", "RETRY_BASE", "PRODUCT", "VERSION", "TOOL_AUTH", "TOOL_APP_ID"} {
 		if !seen[name] {
 			t.Errorf("C2_%s is not a setting", name)
 		}
+	}
+}
+
+// TestConfigToolProfile reads the tool's profile from the file, the
+// environment and the flags, and hands it to each tenant.
+func TestConfigToolProfile(t *testing.T) {
+	const appID = "6f3c2b0a-1111-4222-8333-944455556666"
+	file := `product: Backup
+version: "2.1"
+tool_auth: delegated
+tenants:
+  - name: contoso
+    tenant_id: 11111111-1111-1111-1111-111111111111
+    client_id: app
+    client_secret: s3cret
+    product: migration
+    version: "3.4"
+    tool_auth: APP
+    tool_app_id: ` + appID + `
+`
+	cfg, err := loadWith(t, nil, nil, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Product != "backup" || cfg.Version != "2.1" || cfg.ToolAuth != "delegated" || cfg.ToolAppID != "" {
+		t.Fatalf("default tenant's profile from the file: %+v", cfg)
+	}
+	ct := cfg.Tenants[0]
+	if ct.Product != "migration" || ct.Version != "3.4" || ct.ToolAuth != "app" || ct.ToolAppID != appID {
+		t.Fatalf("contoso's profile: %+v", ct)
+	}
+	cfg, err = loadWith(t, []string{"--tool-auth", "app", "--tool-app-id", appID},
+		map[string]string{"C2_TOOL_AUTH": "legacy", "C2_PRODUCT": "migration", "C2_VERSION": "3.1"}, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Product != "migration" || cfg.Version != "3.1" || cfg.ToolAuth != "app" || cfg.ToolAppID != appID {
+		t.Fatalf("env over file, flags over env: %+v", cfg)
+	}
+	cfg.TenantID, cfg.ClientID, cfg.ClientSecret, cfg.ToolAccount = "22222222-2222-2222-2222-222222222222", "app2", "s3cret", "svc-backup@contoso.example"
+	tenants, err := buildTenants(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tenants) != 2 {
+		t.Fatalf("%d tenants", len(tenants))
+	}
+	got := handlers.Target(tenants[0])
+	if got.Account != cfg.ToolAccount || got.Product != "migration" || got.Version != "3.1" || got.Auth != "app" || got.AppID != appID {
+		t.Fatalf("the default tenant's target: %+v", got)
+	}
+	if got := handlers.Target(tenants[1]); got.Product != "migration" || got.Version != "3.4" || got.Auth != "app" || got.AppID != appID {
+		t.Fatalf("contoso's target: %+v", got)
 	}
 }
