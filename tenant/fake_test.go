@@ -302,6 +302,9 @@ func (f *fakeTenant) serveGraph(w http.ResponseWriter, r *http.Request, path str
 		writeJSONTest(w, http.StatusOK, map[string]any{"value": f.policies})
 	case strings.HasPrefix(path, "/identity/conditionalAccess/policies/"):
 		f.policy(w, r, strings.TrimPrefix(path, "/identity/conditionalAccess/policies/"), body)
+	case strings.HasPrefix(path, "/users/") && strings.HasSuffix(path, "/transitiveMemberOf") && r.Method == http.MethodGet:
+		// The tool account is in no group and holds no role.
+		writeJSONTest(w, http.StatusOK, map[string]any{"value": []any{}})
 	case strings.HasPrefix(path, "/users/") && r.Method == http.MethodGet:
 		upn, _ := url.PathUnescape(strings.TrimPrefix(path, "/users/"))
 		id, ok := f.users[strings.ToLower(upn)]

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -23,20 +26,31 @@ const (
 	maxUPN = 400
 )
 
-// explanations says in plain words what the common sign-in error codes mean
-// for a tool signing in with legacy authentication.
+// explanations says in plain words what the sign-in error codes a backup or
+// migration tool gets mean, after Microsoft's list
+// (https://learn.microsoft.com/entra/identity-platform/reference-error-codes).
 var explanations = map[int]string{
-	50076:   "MFA required: legacy protocols cannot do MFA (Security defaults or a Conditional Access policy demand it)",
-	50079:   "MFA registration required: legacy protocols cannot do MFA (Security defaults or a Conditional Access policy demand it)",
-	53003:   "blocked by Conditional Access",
-	50126:   "invalid user name or password",
-	50053:   "account locked (too many failed attempts)",
-	50057:   "account disabled",
-	50055:   "password expired",
-	50034:   "user not found in this tenant",
-	65001:   "consent missing: the app has not been granted the permission",
-	7000218: "client secret or assertion missing from the request",
-	700016:  "application not found in this tenant",
+	530035:  "blocked by Security defaults (BlockedBySecurityDefaults): legacy authentication, or a sign-in Security defaults deem unsafe",
+	530032:  "blocked by a security policy of the tenant (BlockedByConditionalAccessOnSecurityPolicy)",
+	53003:   "blocked by Conditional Access (BlockedByConditionalAccess)",
+	53000:   "Conditional Access requires a compliant device (DeviceNotCompliant)",
+	53001:   "Conditional Access requires a domain-joined device (DeviceNotDomainJoined)",
+	53002:   "Conditional Access requires an approved client app (ApplicationUsedIsNotAnApprovedApp)",
+	50076:   "MFA required (UserStrongAuthClientAuthNRequired): a tool signing in with a password cannot do MFA (Security defaults or a Conditional Access policy demand it)",
+	50079:   "MFA registration required (UserStrongAuthEnrollmentRequired): legacy protocols and password-only tools cannot do MFA (Security defaults or a Conditional Access policy demand it)",
+	50074:   "strong authentication required (UserStrongAuthClientAuthNRequiredInterrupt)",
+	50126:   "invalid user name or password (InvalidUserNameOrPassword)",
+	50053:   "account locked (too many failed attempts) or sign-in from a blocked IP address (IdsLocked)",
+	50057:   "account disabled (UserDisabled)",
+	50055:   "password expired (InvalidPasswordExpiredPassword)",
+	50034:   "user not found in this tenant (UserAccountNotFound)",
+	65001:   "consent missing: the app has not been granted the permission (DelegationDoesNotExist)",
+	7000215: "invalid client secret: the tool's app registration sent a wrong secret (use the secret's value, not its id)",
+	7000218: "client secret or assertion missing from the request (InvalidClientCredentials)",
+	7000222: "the tool's app registration secret has expired (InvalidClientSecretExpiredKeysProvided)",
+	700016:  "application not found in this tenant (UnauthorizedClient_DoesNotMatchRequest): the app id is wrong or the app was not consented here",
+	700027:  "client assertion failed signature validation: the tool's certificate is not the one registered",
+	7000112: "the tool's application is disabled (UnauthorizedClientApplicationDisabled)",
 }
 
 // Explain returns a plain-language explanation of an Entra ID sign-in error
@@ -89,14 +103,69 @@ func (c *Client) signIns(ctx context.Context, account string, since time.Time) (
 	if err := checkAccount(account); err != nil {
 		return sum, time.Time{}, fmt.Errorf("sign-ins: %w", err)
 	}
+	return c.readSignIns(ctx, sum, nil, signInFilter(account, since))
+}
+
+// ServicePrincipalSignIns summarises the sign-ins of the app appID with its
+// own credentials (service-principal sign-ins) since the given time (zero
+// means 24 hours ago). Graph serves those only on beta:
+// GET /beta/auditLogs/signIns?$filter=signInEventTypes/any(t: t eq
+// 'servicePrincipal'), through the same client and middleware. A 403 is
+// reported in Unavailable, as for SignIns.
+func (c *Client) ServicePrincipalSignIns(ctx context.Context, appID string, since time.Time) (SignInSummary, error) {
+	s, _, err := c.servicePrincipalSignIns(ctx, appID, since)
+	return s, err
+}
+
+func (c *Client) servicePrincipalSignIns(ctx context.Context, appID string, since time.Time) (SignInSummary, time.Time, error) {
+	if since.IsZero() {
+		since = c.now().Add(-defaultSince)
+	}
+	sum := SignInSummary{Account: appID, Since: since.UTC()}
+	if !guidPattern.MatchString(appID) {
+		return sum, time.Time{}, errors.New("service principal sign-ins: the app id must be a GUID")
+	}
+	first := c.betaURL("/auditLogs/signIns", url.Values{
+		"$filter": {servicePrincipalSignInFilter(appID, since)},
+		"$top":    {strconv.Itoa(signInPageSize)},
+	})
+	return c.readSignIns(ctx, sum, &first, "")
+}
+
+// guidPattern is an object or application id.
+var guidPattern = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`)
+
+// servicePrincipalSignInFilter is the beta $filter for an app's
+// service-principal sign-ins since a time.
+func servicePrincipalSignInFilter(appID string, since time.Time) string {
+	return fmt.Sprintf("createdDateTime ge %s and appId eq %s and signInEventTypes/any(t: t eq 'servicePrincipal')",
+		since.UTC().Format(time.RFC3339), odataString(appID))
+}
+
+// betaURL is the Graph beta URL of path with query q, derived from the
+// configured Graph URL (same scheme and host, so the token and the paging
+// check apply as for v1.0).
+func (c *Client) betaURL(path string, q url.Values) string {
+	u := *c.graphBase
+	u.Path = strings.TrimSuffix(u.Path, "/v1.0") + "/beta" + path
+	// OData wants %20, not +, for spaces.
+	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
+	return u.String()
+}
+
+// readSignIns pages through /auditLogs/signIns: with filter on v1.0, or from
+// first (an absolute URL, the beta endpoint) when it is set.
+func (c *Client) readSignIns(ctx context.Context, sum SignInSummary, first *string, filter string) (SignInSummary, time.Time, error) {
 	var entries []models.SignInable
 	err := c.call(ctx, "read sign-ins", func(ctx context.Context) error {
-		filter := signInFilter(account, since)
 		top := int32(signInPageSize)
 		cfg := &auditlogs.SignInsRequestBuilderGetRequestConfiguration{
 			QueryParameters: &auditlogs.SignInsRequestBuilderGetQueryParameters{Filter: &filter, Top: &top},
 		}
 		b := auditlogs.NewAuditLogsRequestBuilderInternal(c.pathParams(), c.adapter).SignIns()
+		if first != nil {
+			b, cfg = b.WithUrl(*first), nil
+		}
 		for len(entries) < maxSignIns {
 			res, err := b.Get(ctx, cfg)
 			if err != nil {
@@ -136,6 +205,7 @@ func summarize(sum SignInSummary, entries []models.SignInable) (SignInSummary, t
 		SignInGroup
 		apps     map[string]bool
 		ca       map[string]bool
+		policies map[string]bool
 		reasonAt time.Time
 	}
 	groups := map[int]*group{}
@@ -145,6 +215,12 @@ func summarize(sum SignInSummary, entries []models.SignInable) (SignInSummary, t
 			continue
 		}
 		sum.Total++
+		if app := deref(e.GetClientAppUsed()); app != "" {
+			if sum.clientApps == nil {
+				sum.clientApps = map[string]int{}
+			}
+			sum.clientApps[app]++
+		}
 		at := deref(e.GetCreatedDateTime())
 		code := 0
 		reason := ""
@@ -160,7 +236,7 @@ func summarize(sum SignInSummary, entries []models.SignInable) (SignInSummary, t
 		g := groups[code]
 		if g == nil {
 			g = &group{SignInGroup: SignInGroup{ErrorCode: code, Explanation: Explain(code)},
-				apps: map[string]bool{}, ca: map[string]bool{}}
+				apps: map[string]bool{}, ca: map[string]bool{}, policies: map[string]bool{}}
 			groups[code] = g
 		}
 		g.Count++
@@ -173,11 +249,23 @@ func summarize(sum SignInSummary, entries []models.SignInable) (SignInSummary, t
 		if ca := e.GetConditionalAccessStatus(); ca != nil {
 			g.ca[ca.String()] = true
 		}
+		for _, ap := range e.GetAppliedConditionalAccessPolicies() {
+			// "failure": an enforced policy whose grant the sign-in did not
+			// satisfy; report-only results never fail a sign-in.
+			if ap != nil && ap.GetResult() != nil && *ap.GetResult() == models.FAILURE_APPLIEDCONDITIONALACCESSPOLICYRESULT {
+				if id := deref(ap.GetId()); id != "" {
+					g.policies[id] = true
+				}
+			}
+		}
 		g.LastSeen = maxTime(g.LastSeen, at)
 	}
 	for _, g := range groups {
 		g.ClientApps = sortedKeys(g.apps)
 		g.CAStatus = strings.Join(sortedKeys(g.ca), ", ")
+		if len(g.policies) > 0 {
+			g.ExplainedBy = sortedKeys(g.policies)
+		}
 		g.LastSeen = g.LastSeen.UTC()
 		sum.Failed = append(sum.Failed, g.SignInGroup)
 	}

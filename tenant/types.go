@@ -238,9 +238,6 @@ type SignInGroup struct {
 	// ("security_defaults", "sharepoint_idcrl", …) and Conditional Access
 	// policy ids (from appliedConditionalAccessPolicies or the evaluation).
 	ExplainedBy []string `json:"explained_by,omitempty"`
-	// policies are the ids of the enforced policies that failed these
-	// sign-ins (appliedConditionalAccessPolicies result "failure").
-	policies []string
 }
 
 // SignInSummary is what the sign-in log says about the tool's account.
@@ -253,6 +250,9 @@ type SignInSummary struct {
 	// Unavailable explains why the log could not be read (403, no P1
 	// licence); the summary is then empty and this is a finding, not an error.
 	Unavailable string `json:"unavailable,omitempty"`
+	// clientApps counts clientAppUsed over every entry read (profile
+	// inference).
+	clientApps map[string]int
 }
 
 // Profile is the tool a report was made for.
