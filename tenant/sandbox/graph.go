@@ -170,6 +170,9 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, ids reqIDs, pa
 		s.graphError(w, ids, http.StatusMethodNotAllowed, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.")
 		return false
 	}
+	if s.serveDirectory(w, r, ids, segs, lower, body) {
+		return
+	}
 	switch {
 	case route == "policies/identitysecuritydefaultsenforcementpolicy":
 		if methods(http.MethodGet, http.MethodPatch) {
@@ -487,6 +490,7 @@ func sameKind(v, old any) bool {
 
 type caPolicyJSON struct {
 	ID               string       `json:"id"`
+	TemplateID       *string      `json:"templateId,omitempty"`
 	DisplayName      string       `json:"displayName"`
 	CreatedDateTime  *string      `json:"createdDateTime"`
 	ModifiedDateTime *string      `json:"modifiedDateTime"`
@@ -497,12 +501,17 @@ type caPolicyJSON struct {
 }
 
 type caConditions struct {
-	SignInRiskLevels []string       `json:"signInRiskLevels"`
-	ClientAppTypes   []string       `json:"clientAppTypes"`
-	Platforms        any            `json:"platforms"`
-	Locations        any            `json:"locations"`
-	Applications     caApplications `json:"applications"`
-	Users            caUsers        `json:"users"`
+	UserRiskLevels             []string       `json:"userRiskLevels,omitempty"`
+	SignInRiskLevels           []string       `json:"signInRiskLevels"`
+	ClientAppTypes             []string       `json:"clientAppTypes"`
+	ServicePrincipalRiskLevels []string       `json:"servicePrincipalRiskLevels,omitempty"`
+	Platforms                  any            `json:"platforms"`
+	Locations                  any            `json:"locations"`
+	Devices                    any            `json:"devices,omitempty"`
+	ClientApplications         any            `json:"clientApplications,omitempty"`
+	AuthenticationFlows        any            `json:"authenticationFlows,omitempty"`
+	Applications               caApplications `json:"applications"`
+	Users                      caUsers        `json:"users"`
 }
 
 type caApplications struct {
@@ -512,12 +521,14 @@ type caApplications struct {
 }
 
 type caUsers struct {
-	IncludeUsers  []string `json:"includeUsers"`
-	ExcludeUsers  []string `json:"excludeUsers"`
-	IncludeGroups []string `json:"includeGroups"`
-	ExcludeGroups []string `json:"excludeGroups"`
-	IncludeRoles  []string `json:"includeRoles"`
-	ExcludeRoles  []string `json:"excludeRoles"`
+	IncludeUsers                 []string `json:"includeUsers"`
+	ExcludeUsers                 []string `json:"excludeUsers"`
+	IncludeGroups                []string `json:"includeGroups"`
+	ExcludeGroups                []string `json:"excludeGroups"`
+	IncludeRoles                 []string `json:"includeRoles"`
+	ExcludeRoles                 []string `json:"excludeRoles"`
+	IncludeGuestsOrExternalUsers any      `json:"includeGuestsOrExternalUsers,omitempty"`
+	ExcludeGuestsOrExternalUsers any      `json:"excludeGuestsOrExternalUsers,omitempty"`
 }
 
 type caGrant struct {
@@ -525,6 +536,7 @@ type caGrant struct {
 	BuiltInControls             []string `json:"builtInControls"`
 	CustomAuthenticationFactors []string `json:"customAuthenticationFactors"`
 	TermsOfUse                  []string `json:"termsOfUse"`
+	AuthenticationStrength      any      `json:"authenticationStrength,omitempty"`
 }
 
 // graphTime is Graph's DateTimeOffset format with 7 fractional digits.
@@ -548,11 +560,7 @@ func (s *Server) policyJSONLocked(p Policy) caPolicyJSON {
 		m := meta.modified.UTC().Format(graphTime)
 		modified = &m
 	}
-	control := "mfa"
-	if p.Block {
-		control = "block"
-	}
-	return caPolicyJSON{
+	out := caPolicyJSON{
 		ID:               p.ID,
 		DisplayName:      p.DisplayName,
 		CreatedDateTime:  created,
@@ -577,11 +585,13 @@ func (s *Server) policyJSONLocked(p Policy) caPolicyJSON {
 		},
 		GrantControls: caGrant{
 			Operator:                    "OR",
-			BuiltInControls:             []string{control},
+			BuiltInControls:             policyGrant(p),
 			CustomAuthenticationFactors: []string{},
 			TermsOfUse:                  []string{},
 		},
 	}
+	policyMoreJSON(&out, p)
+	return out
 }
 
 func (s *Server) listPolicies(w http.ResponseWriter) {
@@ -644,6 +654,10 @@ type caPatch struct {
 			IncludeUsers *[]string `json:"includeUsers"`
 			ExcludeUsers *[]string `json:"excludeUsers"`
 		} `json:"users"`
+		ClientApplications *struct {
+			IncludeServicePrincipals *[]string `json:"includeServicePrincipals"`
+			ExcludeServicePrincipals *[]string `json:"excludeServicePrincipals"`
+		} `json:"clientApplications"`
 	} `json:"conditions"`
 	GrantControls *struct {
 		BuiltInControls *[]string `json:"builtInControls"`
@@ -729,6 +743,7 @@ func (s *Server) patchPolicy(w http.ResponseWriter, ids reqIDs, id string, body 
 		if c.Users != nil && c.Users.ExcludeUsers != nil {
 			pol.ExcludeUsers = cloneStrings(*c.Users.ExcludeUsers)
 		}
+		patchClientApplications(pol, c.ClientApplications)
 	}
 	if g := p.GrantControls; g != nil && g.BuiltInControls != nil {
 		pol.Block = false
@@ -736,6 +751,9 @@ func (s *Server) patchPolicy(w http.ResponseWriter, ids reqIDs, id string, body 
 			if strings.EqualFold(c, "block") {
 				pol.Block = true
 			}
+		}
+		if pol.Grant != nil {
+			pol.Grant = cloneStrings(*g.BuiltInControls)
 		}
 	}
 	meta := s.policyMeta[pol.ID]
@@ -752,7 +770,7 @@ func (s *Server) patchPolicy(w http.ResponseWriter, ids reqIDs, id string, body 
 var userFields = []string{"businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id"}
 
 var userProps = func() map[string]bool {
-	m := map[string]bool{"accountEnabled": true}
+	m := map[string]bool{"accountEnabled": true, "userType": true}
 	for _, f := range userFields {
 		m[f] = true
 	}
@@ -799,6 +817,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, ids reqIDs, key
 		"userPrincipalName": u.upn,
 		"id":                u.id,
 		"accountEnabled":    true,
+		"userType":          s.userTypeOf(u.id),
 	}
 	out := orderedObject{{"@odata.context", s.context(ctx)}}
 	for _, f := range sel {

@@ -42,6 +42,9 @@ type Policy struct {
 	IncludeUsers   []string // "All" or user object ids
 	ExcludeUsers   []string
 	Block          bool // grantControls.builtInControls = ["block"] (else ["mfa"])
+	// PolicyMore holds the other conditions and grant controls (directory.go);
+	// its zero value keeps the shape above.
+	PolicyMore
 }
 
 // State is the tenant's current settings.
@@ -136,6 +139,7 @@ type Server struct {
 	requests   []Recorded
 	caThrottle bool
 	caLast     time.Time
+	dir        directory // groups, roles, service principals, user types (directory.go)
 }
 
 // stateChange is one entry of the tenant's history.
@@ -435,6 +439,7 @@ func copyPolicy(p Policy) Policy {
 	p.ClientAppTypes = cloneStrings(p.ClientAppTypes)
 	p.IncludeUsers = cloneStrings(p.IncludeUsers)
 	p.ExcludeUsers = cloneStrings(p.ExcludeUsers)
+	p.PolicyMore = p.PolicyMore.clone()
 	return p
 }
 
