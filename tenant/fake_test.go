@@ -371,16 +371,27 @@ func (f *fakeTenant) policy(w http.ResponseWriter, r *http.Request, id string, b
 		case http.MethodPatch:
 			var req struct {
 				Conditions struct {
-					Users map[string]any `json:"users"`
+					Users              map[string]any `json:"users"`
+					ClientApplications map[string]any `json:"clientApplications"`
 				} `json:"conditions"`
 			}
-			if err := json.Unmarshal(body, &req); err != nil || req.Conditions.Users == nil {
+			if err := json.Unmarshal(body, &req); err != nil || (req.Conditions.Users == nil) == (req.Conditions.ClientApplications == nil) {
 				writeJSONTest(w, http.StatusBadRequest, map[string]any{"error": map[string]any{"code": "BadRequest"}})
 				return
 			}
-			users := p["conditions"].(map[string]any)["users"].(map[string]any)
-			for k, v := range req.Conditions.Users {
-				users[k] = v // Graph replaces each list it is sent
+			cond := p["conditions"].(map[string]any)
+			for name, sent := range map[string]map[string]any{"users": req.Conditions.Users, "clientApplications": req.Conditions.ClientApplications} {
+				if sent == nil {
+					continue
+				}
+				cur, _ := cond[name].(map[string]any)
+				if cur == nil {
+					cur = map[string]any{}
+					cond[name] = cur
+				}
+				for k, v := range sent {
+					cur[k] = v // Graph replaces each list it is sent
+				}
 			}
 			w.WriteHeader(http.StatusNoContent)
 		}

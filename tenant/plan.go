@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 )
@@ -26,6 +28,11 @@ func (it Item) validate() error {
 		okValue = func(v string) bool { return v == ValueIncluded || v == ValueExcluded }
 		if it.PolicyID == "" || it.UserID == "" {
 			return fmt.Errorf("%w: %s needs a policy id and a user id", ErrInvalidItem, it.Kind)
+		}
+	case KindCAExcludeServicePrincipal:
+		okValue = func(v string) bool { return v == ValueIncluded || v == ValueExcluded }
+		if it.PolicyID == "" || !guidPattern.MatchString(it.ServicePrincipalID) {
+			return fmt.Errorf("%w: %s needs a policy id and a service principal object id", ErrInvalidItem, it.Kind)
 		}
 	default:
 		return fmt.Errorf("%w: unknown kind %q", ErrInvalidItem, it.Kind)
@@ -57,6 +64,15 @@ func (c *Client) read(ctx context.Context, it Item) (string, error) {
 			return ValueExcluded, nil
 		}
 		return ValueIncluded, nil
+	case KindCAExcludeServicePrincipal:
+		p, err := c.getCAPolicy(ctx, it.PolicyID)
+		if err != nil {
+			return "", err
+		}
+		if containsID(excludedServicePrincipals(p), it.ServicePrincipalID) {
+			return ValueExcluded, nil
+		}
+		return ValueIncluded, nil
 	}
 	return "", fmt.Errorf("%w: unknown kind %q", ErrInvalidItem, it.Kind)
 }
@@ -77,6 +93,8 @@ func (c *Client) write(ctx context.Context, it Item, v string) error {
 		})
 	case KindCAExcludeUser:
 		return c.setCAExclusion(ctx, it.PolicyID, it.UserID, v == ValueExcluded)
+	case KindCAExcludeServicePrincipal:
+		return c.setCAServicePrincipalExclusion(ctx, it.PolicyID, it.ServicePrincipalID, v == ValueExcluded)
 	}
 	return fmt.Errorf("%w: unknown kind %q", ErrInvalidItem, it.Kind)
 }
@@ -136,7 +154,7 @@ func (c *Client) Restore(ctx context.Context, it Item) (RestoreResult, error) {
 		return RestoreResult{}, err
 	}
 	cur, err := c.read(ctx, it)
-	if err != nil && it.Kind == KindCAExcludeUser && IsNotFound(err) {
+	if err != nil && (it.Kind == KindCAExcludeUser || it.Kind == KindCAExcludeServicePrincipal) && IsNotFound(err) {
 		cur, err = policyDeleted, nil
 	}
 	if err != nil {
@@ -165,4 +183,60 @@ func (c *Client) Restore(ctx context.Context, it Item) (RestoreResult, error) {
 	c.log.InfoContext(ctx, "tenant setting restored", "tenant", c.cfg.TenantID, "kind", it.Kind,
 		"policy", it.PolicyID, "to", it.Before)
 	return res, nil
+}
+
+func excludedServicePrincipals(p models.ConditionalAccessPolicyable) []string {
+	if cond := p.GetConditions(); cond != nil {
+		if ca := cond.GetClientApplications(); ca != nil {
+			return ca.GetExcludeServicePrincipals()
+		}
+	}
+	return nil
+}
+
+// setCAServicePrincipalExclusion puts the service principal spID into
+// (exclude) or out of (!exclude) the policy's
+// conditions.clientApplications.excludeServicePrincipals
+// (https://learn.microsoft.com/graph/api/resources/conditionalaccessclientapplications).
+// As for users, the PATCH carries the whole current clientApplications
+// condition (Graph replaces the lists it is sent) and nothing else; it is
+// skipped when the policy already is as wanted.
+func (c *Client) setCAServicePrincipalExclusion(ctx context.Context, policyID, spID string, exclude bool) error {
+	p, err := c.getCAPolicy(ctx, policyID)
+	if err != nil {
+		return err
+	}
+	var cur models.ConditionalAccessClientApplicationsable
+	if cond := p.GetConditions(); cond != nil {
+		cur = cond.GetClientApplications()
+	}
+	if cur == nil {
+		return fmt.Errorf("conditional access policy %s has no clientApplications condition (not a workload-identity policy)", policyID)
+	}
+	excluded := cur.GetExcludeServicePrincipals()
+	if containsID(excluded, spID) == exclude {
+		return nil
+	}
+	if exclude {
+		excluded = append(nonNil(excluded), spID)
+	} else {
+		excluded = slices.DeleteFunc(nonNil(excluded), func(v string) bool { return strings.EqualFold(v, spID) })
+	}
+	ca := models.NewConditionalAccessClientApplications()
+	ca.SetIncludeServicePrincipals(nonNil(cur.GetIncludeServicePrincipals()))
+	ca.SetExcludeServicePrincipals(excluded)
+	if f := cur.GetServicePrincipalFilter(); f != nil {
+		ca.SetServicePrincipalFilter(f)
+	}
+	cond := models.NewConditionalAccessConditionSet()
+	cond.SetClientApplications(ca)
+	body := models.NewConditionalAccessPolicy()
+	body.SetConditions(cond)
+	return c.call(ctx, "update conditional access policy "+policyID, func(ctx context.Context) error {
+		info, err := c.caPoliciesAPI().ByConditionalAccessPolicyId(policyID).ToPatchRequestInformation(ctx, body, nil)
+		if err != nil {
+			return err
+		}
+		return c.adapter.SendNoContent(ctx, info, errorMapping)
+	})
 }

@@ -158,6 +158,72 @@ func TestCAExclusionApplyRestore(t *testing.T) {
 	}
 }
 
+// TestCAServicePrincipalExclusionApplyRestore: the scoped fix for an app
+// tool blocked by a workload-identity policy puts its service principal in
+// conditions.clientApplications.excludeServicePrincipals and nothing else
+// (https://learn.microsoft.com/entra/identity/conditional-access/workload-identity).
+func TestCAServicePrincipalExclusionApplyRestore(t *testing.T) {
+	const spID = "7d1c3b2a-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+	const other = "11111111-2222-4333-8444-555555555555"
+	f := newFakeTenant(t)
+	pol := caPolicyJSON(blockPolicyID, "Block workload identities outside named locations", "enabled",
+		[]string{"all"}, []string{"block"}, []string{"None"}, []string{}, []string{})
+	pol["conditions"].(map[string]any)["clientApplications"] = map[string]any{
+		"includeServicePrincipals": []any{"ServicePrincipalsInMyTenant"},
+		"excludeServicePrincipals": []any{other},
+	}
+	f.policies = append(f.policies, pol)
+	c, _ := f.newClient(t)
+	ctx := context.Background()
+	it := Item{Kind: KindCAExcludeServicePrincipal, PolicyID: blockPolicyID, ServicePrincipalID: spID,
+		AppID: "4a3c8d2e-1b7f-4e6a-9c5d-2f8e0b1a7c3d", Before: ValueIncluded, After: ValueExcluded}
+	snap, err := c.Snapshot(ctx, Item{Kind: it.Kind, PolicyID: it.PolicyID, ServicePrincipalID: spID, Before: ValueExcluded, After: ValueExcluded})
+	if err != nil || snap.Before != ValueIncluded {
+		t.Fatalf("snapshot %+v, %v", snap, err)
+	}
+	if err := c.Apply(ctx, it); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Verify(ctx, it); err != nil {
+		t.Fatal(err)
+	}
+	p := patches(f)
+	if len(p) != 1 {
+		t.Fatalf("PATCHes %+v", p)
+	}
+	var body map[string]map[string]map[string][]string
+	if err := json.Unmarshal(p[0].Body, &body); err != nil {
+		t.Fatalf("PATCH body %s: %v", p[0].Body, err)
+	}
+	if len(body) != 1 || len(body["conditions"]) != 1 {
+		t.Fatalf("PATCH carries more than conditions.clientApplications: %s", p[0].Body)
+	}
+	ca := body["conditions"]["clientApplications"]
+	if !slices.Equal(ca["includeServicePrincipals"], []string{"ServicePrincipalsInMyTenant"}) ||
+		!slices.Equal(ca["excludeServicePrincipals"], []string{other, spID}) {
+		t.Fatalf("clientApplications %v", ca)
+	}
+	res, err := c.Restore(ctx, it)
+	if err != nil || res.Outcome != Restored || res.Current != ValueIncluded {
+		t.Fatalf("restore %+v, %v", res, err)
+	}
+	p = patches(f)
+	var back map[string]map[string]map[string][]string
+	_ = json.Unmarshal(p[len(p)-1].Body, &back)
+	if got := back["conditions"]["clientApplications"]["excludeServicePrincipals"]; !slices.Equal(got, []string{other}) {
+		t.Fatalf("restore excludeServicePrincipals %v", got)
+	}
+	if res, err := c.Restore(ctx, it); err != nil || res.Outcome != AlreadyOriginal {
+		t.Fatalf("second restore %+v, %v", res, err)
+	}
+	// A policy for users has no clientApplications condition to write.
+	f.policies = append(f.policies, caPolicyJSON("users-only", "MFA", "enabled", []string{"all"}, []string{"mfa"}, []string{"All"}, []string{}, []string{}))
+	if err := c.Apply(ctx, Item{Kind: it.Kind, PolicyID: "users-only", ServicePrincipalID: spID, Before: ValueIncluded, After: ValueExcluded}); err == nil ||
+		!strings.Contains(err.Error(), "not a workload-identity policy") {
+		t.Fatalf("apply to a user policy: %v", err)
+	}
+}
+
 func TestCAExclusionRestoreSendsEmptyList(t *testing.T) {
 	f := newFakeTenant(t)
 	f.policies = append(f.policies, caPolicyJSON(blockPolicyID, "Block", "enabled",
@@ -229,6 +295,8 @@ func TestInvalidItems(t *testing.T) {
 		{Kind: KindSecurityDefaults, Before: "yes", After: ValueFalse},
 		{Kind: KindCAExcludeUser, Before: ValueIncluded, After: ValueExcluded},
 		{Kind: KindCAExcludeUser, PolicyID: "p", UserID: "u", Before: ValueTrue, After: ValueFalse},
+		{Kind: KindCAExcludeServicePrincipal, PolicyID: "p", Before: ValueIncluded, After: ValueExcluded},
+		{Kind: KindCAExcludeServicePrincipal, PolicyID: "p", ServicePrincipalID: "x/../y", Before: ValueIncluded, After: ValueExcluded},
 	} {
 		if err := c.Apply(context.Background(), it); !errors.Is(err, ErrInvalidItem) {
 			t.Errorf("Apply(%+v) = %v", it, err)
