@@ -240,7 +240,8 @@ func authWords(auth string) string {
 	return auth
 }
 
-// platformSection lists Microsoft's dated facts as they stand today.
+// platformSection lists Microsoft's dated facts as they stand today, with
+// their sources (their effects are in the findings and the JSON report).
 func platformSection(facts []tenant.PlatformFact) (bot.Section, bool) {
 	if len(facts) == 0 {
 		return bot.Section{}, false
@@ -251,7 +252,7 @@ func platformSection(facts []tenant.PlatformFact) (bot.Section, bool) {
 		if !f.Since.IsZero() {
 			v += " since " + f.Since.UTC().Format(time.DateOnly)
 		}
-		v += ": " + f.Effect + " (source: " + f.Source + ")"
+		v += " · " + f.Source
 		s.Facts = append(s.Facts, bot.Fact{Name: f.Title, Value: v})
 	}
 	return s, true
