@@ -131,6 +131,11 @@ type CAVerdict struct {
 	// CASignIn).
 	Application, ClientAppType string
 	Applies                    CAApplies
+	// LocalApplies is the local evaluator's answer; it differs from Applies
+	// only where Entra's What If disagreed. WhatIfReasons is What If's
+	// analysisReasons ("notSet" when it applies; empty without What If).
+	LocalApplies  CAApplies
+	WhatIfReasons string
 	// Blocks: the policy applies, is enforced today, and the sign-in cannot
 	// satisfy its grant for this Auth.
 	Blocks bool
@@ -359,9 +364,10 @@ func named(names map[string]string, id string) string {
 	return id
 }
 
-// isGuest: a user whose userType is Guest. Entra classifies such an account
-// (invited from another organisation) as a B2B collaboration guest
-// (concept-conditional-access-users-groups, "External users").
+// isGuest: a user whose userType is Guest: a B2B collaboration guest, or a
+// "local guest user" of the home tenant (concept-conditional-access-users-
+// groups). Without the account's external identities c2bot cannot tell the
+// two apart, so a policy naming either covers it.
 func (p CAPrincipal) isGuest() bool { return strings.EqualFold(p.UserType, "guest") }
 
 // guestTypesCover reports whether the guestOrExternalUserTypes cover the
@@ -388,6 +394,7 @@ func EvaluateCAPolicy(p caPolicy, who CAPrincipal, si CASignIn) CAVerdict {
 	}
 	v.Controls, v.GrantDefeats = grantDefeats(p, si)
 	v.Applies, v.Conditions, v.Reasons = applies(p, who, si)
+	v.LocalApplies = v.Applies
 	if v.GrantDefeats && v.Applies != CAAppliesNo {
 		v.Reasons = append(v.Reasons, defeatReason(si, v.Controls))
 	}
@@ -493,9 +500,10 @@ func identityMatches(p caPolicy, who CAPrincipal) (bool, string) {
 		return false, "assigned to workload identities, not users"
 	}
 	// Exclusions win over inclusions (concept-conditional-access-users-groups:
-	// "If a user is both included and excluded, the exclusion takes
-	// precedence"); group membership is transitive (nested groups count) and
-	// roles are the active directory roles the account holds.
+	// "The exclude action overrides the include action in policy"); "Policy
+	// is applied to nested users and groups", so group membership is
+	// transitive; roles are the built-in directory roles the account is
+	// actively assigned. "All users" includes B2B guests.
 	if hasFold(p.ExcludeUsers, who.ID) {
 		return false, "excludes the account " + accountName(who)
 	}

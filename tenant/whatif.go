@@ -135,6 +135,7 @@ func (c *Client) EvaluateConditionalAccess(ctx context.Context, who CAPrincipal,
 // evidence and the disagreement.
 func mergeWhatIf(v *CAVerdict, p caPolicy, a whatIfAnswer) {
 	local := v.Applies
+	v.WhatIfReasons = a.reasons
 	switch {
 	case a.applies == CAAppliesYes:
 		v.Applies, v.Conditions = CAAppliesYes, nil
