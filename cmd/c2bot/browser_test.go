@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/c2bot/c2bot/tenant/sandbox"
 )
 
 // chromiumPath is where Debian's chromium package puts the browser
@@ -27,12 +30,7 @@ const chromiumPath = "/usr/bin/chromium"
 // A click on Approve by Alice, who is no approver, must leave the card pending
 // and tell her why.
 func TestConsoleInBrowser(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("C2_REQUIRE_BROWSER") == "1" {
-			t.Fatalf("C2_REQUIRE_BROWSER=1 but %s is missing (run .ci/browser.sh): %v", chromiumPath, err)
-		}
-		t.Skipf("%s is missing; run .ci/browser.sh (set C2_REQUIRE_BROWSER=1 to fail instead)", chromiumPath)
-	}
+	needChromium(t)
 
 	dir := t.TempDir()
 	env := map[string]string{
@@ -169,6 +167,126 @@ func TestConsoleInBrowser(t *testing.T) {
 	if errs := b.errors(); len(errs) > 0 {
 		t.Errorf("the page logged errors:\n%s", strings.Join(errs, "\n"))
 	}
+}
+
+// needChromium skips the test without Chromium, or fails it when CI
+// requires the browser.
+func needChromium(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("C2_REQUIRE_BROWSER") == "1" {
+			t.Fatalf("C2_REQUIRE_BROWSER=1 but %s is missing (run .ci/browser.sh): %v", chromiumPath, err)
+		}
+		t.Skipf("%s is missing; run .ci/browser.sh (set C2_REQUIRE_BROWSER=1 to fail instead)", chromiumPath)
+	}
+}
+
+// TestConsoleTodaysVerdicts drives the console on two of today's tenants.
+// The vendor's case ends in "update the tool" with no button that could
+// change the tenant, and fix asks for nothing. The MFA-policy case (a
+// delegated tool reached through a nested group) ends in the scoped
+// exclusion: the sandbox's policy excludes the tool's account while the
+// change is applied and includes it again after the revert.
+func TestConsoleTodaysVerdicts(t *testing.T) {
+	needChromium(t)
+	b := newBrowser(t)
+
+	sb, env := sandboxScenarioEnv(t, "vendor-today")
+	p := startBot(t, env, "serve")
+	b.open(p.url, "alice", "Alice")
+	b.command("/c2 diagnose")
+	diag := b.waitFor("the diagnosis saying to update the tool", botMessage("Diagnosis for sandbox", "update the tool"))
+	if n := b.eval(`String(document.querySelectorAll('[data-testid="message"][data-id="` + diag + `"] [data-testid="button"]').length)`); n != "0" {
+		t.Errorf("the vendor's diagnosis has %s button(s)", n)
+	}
+	if got := b.attr(diag, "data-text"); !strings.Contains(got, "Sign-in paths today") || !strings.Contains(got, "retired since 2026-05-01") {
+		t.Errorf("the diagnosis does not show today's sign-in paths:\n%s", got)
+	}
+	b.command("/c2 fix")
+	b.waitFor("fix saying why nothing can help", botMessage("No temporary change can help in sandbox", "update the tool"))
+	if n := b.eval(`String(document.querySelectorAll('[data-testid="button"]').length)`); n != "0" {
+		t.Errorf("the page offers %s button(s) for a tenant no change can help", n)
+	}
+	b.screenshot("console-vendor-today.png")
+	if n := patches(sb, ""); n != 0 {
+		t.Errorf("the vendor's tenant was PATCHed %d times", n)
+	}
+	p.kill(t)
+
+	sb, env = sandboxScenarioEnv(t, "mfa-nested-group")
+	env["C2_DEFAULT_DURATION"] = "6s"
+	before := sb.State()
+	p = startBot(t, env, "serve")
+	b.open(p.url, "alice", "Alice")
+	b.command("/c2 diagnose")
+	findings := b.waitFor("the diagnosis with the scoped exclusion", `(() => {
+		for (const m of document.querySelectorAll('[data-testid="message"][data-kind="bot"]')) {
+			const ca = [...m.querySelectorAll('[data-testid="section"][data-severity="blocker"]')]
+				.some((s) => /Conditional Access/.test(s.textContent));
+			const fix = m.querySelector('[data-testid="button"][data-label="Request temporary fix"]');
+			if (ca && fix && (m.dataset.text || '').includes('exclude `+sandbox.DefaultToolAccount+`')) return m.dataset.id;
+		}
+		return '';
+	})()`)
+	b.click(findings, "Request temporary fix")
+	card := b.waitFor("the approval card for the exclusion", botMessage("Approval needed", "exclude "+sandbox.DefaultToolAccount))
+	if got := b.attr(card, "data-text"); strings.Contains(got, "Security defaults") || !strings.Contains(got, "takes up to 24 hours") ||
+		!strings.Contains(got, "Shorter than the propagation time") {
+		t.Errorf("the card is not the scoped exclusion with its propagation warning:\n%s", got)
+	}
+	b.switchUser("bob", "Bob")
+	b.waitFor("the approval card after the switch", cardTitled(card, "Approval needed"))
+	b.click(card, "Approve")
+	b.waitFor("the card reporting the exclusion applied", cardTitled(card, "Applied"))
+	if !toolExcluded(sb.State()) {
+		t.Fatalf("the card says applied but no policy excludes the tool: %+v", sb.State().Policies)
+	}
+	b.waitFor("the card reporting the revert", cardTitled(card, "Reverted"))
+	eventually(t, 10*time.Second, "the tool included in the policy again", func() bool { return !toolExcluded(sb.State()) })
+	after := sb.State()
+	for i, pol := range after.Policies {
+		if !slices.Equal(pol.ExcludeUsers, before.Policies[i].ExcludeUsers) || pol.State != before.Policies[i].State {
+			t.Errorf("policy %s after the revert: %+v, before: %+v", pol.ID, pol, before.Policies[i])
+		}
+	}
+	if after.SecurityDefaults != before.SecurityDefaults || patches(sb, securityDefaults) != 0 || patches(sb, "/admin/sharepoint") != 0 {
+		t.Errorf("a tenant-wide setting was written")
+	}
+	b.do("scroll to the card", chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-testid="message"][data-id="`+card+`"]').scrollIntoView({ block: 'start' })`))
+	b.screenshot("console-mfa-reverted.png")
+	if errs := b.errors(); len(errs) > 0 {
+		t.Errorf("the page logged errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// botMessage is a predicate for the id of the newest bot message whose
+// title starts with prefix and whose text contains text (case-insensitive).
+func botMessage(prefix, text string) string {
+	return `(() => {
+		const ms = [...document.querySelectorAll('[data-testid="message"][data-kind="bot"]')].reverse();
+		const m = ms.find((m) => ((m.querySelector('[data-testid="message-title"]') || {}).textContent || '').startsWith(` + strconv.Quote(prefix) + `) &&
+			(m.dataset.text || '').toLowerCase().includes(` + strconv.Quote(strings.ToLower(text)) + `));
+		return m ? m.dataset.id : '';
+	})()`
+}
+
+// open loads the console at url as user and waits until it is live.
+func (b *browser) open(url, user, name string) {
+	b.t.Helper()
+	b.do("open the console at "+url,
+		chromedp.Navigate(url+"/?user="+user),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="command-input"]`)),
+	)
+	b.waitUser(user, name)
+}
+
+// command types text in the command box and presses Send.
+func (b *browser) command(text string) {
+	b.t.Helper()
+	b.do("type "+text,
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="command-input"]`), text),
+		chromedp.Click(chromedp.CSS(`[data-testid="send"]`)),
+	)
 }
 
 // cardTitled is a predicate for the message id whose title starts with prefix.

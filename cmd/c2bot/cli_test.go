@@ -3,10 +3,10 @@ package main
 import (
 	"archive/zip"
 	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os/exec"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -88,38 +88,33 @@ func TestHealthMetricsAndGracefulStop(t *testing.T) {
 	}
 }
 
-func TestDiagnoseSandboxScenarios(t *testing.T) {
-	tests := []struct {
-		scenario string
-		kinds    []string
-	}{
-		{"security-defaults", []string{"security_defaults", "sharepoint_legacy_auth", "sharepoint_invited_match"}},
-		{"conditional-access", []string{"sharepoint_legacy_auth", "sharepoint_invited_match", "ca_exclude_user"}},
-		{"clean", nil},
-	}
-	for _, tt := range tests {
-		out, err := exec.Command(binary, "diagnose", "--sandbox", "--json", "--scenario", tt.scenario).Output()
-		if err != nil {
-			t.Fatalf("%s: %v", tt.scenario, err)
-		}
-		var rep struct {
-			Plan []struct{ Kind string } `json:"plan"`
-		}
-		if err := json.Unmarshal(out, &rep); err != nil {
-			t.Fatal(err)
-		}
-		var kinds []string
-		for _, p := range rep.Plan {
-			kinds = append(kinds, p.Kind)
-		}
-		if strings.Join(kinds, ",") != strings.Join(tt.kinds, ",") {
-			t.Errorf("%s: plan %v, want %v", tt.scenario, kinds, tt.kinds)
-		}
-	}
-	cmd := exec.Command(binary, "demo", "--scenario", "nope")
-	cmd.Env = childEnv(map[string]string{"C2_LISTEN": freeAddr(t), "C2_DB": t.TempDir() + "/x.db"})
+// TestDemoScenarios: demo --help lists every scenario with its description,
+// and an unknown one is refused with the list.
+func TestDemoScenarios(t *testing.T) {
+	cmd := exec.Command(binary, "demo", "--help")
+	cmd.Env = childEnv(nil)
 	out, err := cmd.CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "unknown scenario") {
+	if err != nil {
+		t.Fatalf("demo --help: %v\n%s", err, out)
+	}
+	for _, sc := range scenarios {
+		line := regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(sc.name) + ` +` + regexp.QuoteMeta(sc.desc))
+		if sc.desc == "" || !line.Match(out) {
+			t.Errorf("demo --help does not describe %s on one line:\n%s", sc.name, out)
+		}
+	}
+	if !strings.Contains(string(out), defaultScenario+" ") || !strings.Contains(string(out), "(default)") {
+		t.Errorf("demo --help does not name the default scenario:\n%s", out)
+	}
+	for _, name := range []string{"vendor-2025", "vendor-today", "mfa-nested-group", "security-defaults", "workload-identity", "clean"} {
+		if _, ok := findScenario(name); !ok {
+			t.Errorf("no scenario %s", name)
+		}
+	}
+	cmd = exec.Command(binary, "demo", "--scenario", "nope")
+	cmd.Env = childEnv(map[string]string{"C2_LISTEN": freeAddr(t), "C2_DB": t.TempDir() + "/x.db"})
+	out, err = cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "unknown scenario") || !strings.Contains(string(out), "vendor-today") {
 		t.Fatalf("demo --scenario nope: %v %s", err, out)
 	}
 }

@@ -59,6 +59,15 @@ var scenarios = []scenario{
 	}},
 }
 
+// options are the sandbox options that start the scenario's tenant.
+func (sc scenario) options(propagation time.Duration) sandbox.Options {
+	st := sc.state()
+	return sandbox.Options{Propagation: propagation, Initial: &st}
+}
+
+// env is the tool's profile in the scenario, as c2bot settings.
+func (sc scenario) env() map[string]string { return nil }
+
 func findScenario(name string) (scenario, bool) {
 	for _, sc := range scenarios {
 		if sc.name == name {
@@ -96,8 +105,7 @@ func startSandbox(propagation time.Duration, name string, cfg Config) (*sandbox.
 	if !ok {
 		return nil, handlers.TenantConfig{}, usageError{fmt.Sprintf("unknown scenario %q (known: %s)", name, scenarioNames())}
 	}
-	initial := sc.state()
-	srv, err := sandbox.Start(sandbox.Options{Propagation: propagation, Initial: &initial})
+	srv, err := sandbox.Start(sc.options(propagation))
 	if err != nil {
 		return nil, handlers.TenantConfig{}, fmt.Errorf("sandbox tenant: %w", err)
 	}

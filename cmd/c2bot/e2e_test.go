@@ -227,11 +227,23 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// sandboxEnv starts a sandbox tenant and returns the environment that
-// points a child c2bot at it.
+// sandboxEnv starts the sandbox tenant of the default scenario (a
+// delegated tool blocked by Security defaults, where a temporary change
+// helps) and returns the environment that points a child c2bot at it.
 func sandboxEnv(t *testing.T) (*sandbox.Server, map[string]string) {
 	t.Helper()
-	sb, err := sandbox.Start(sandbox.Options{})
+	return sandboxScenarioEnv(t, defaultScenario)
+}
+
+// sandboxScenarioEnv is sandboxEnv for a named scenario: its tenant, and the
+// tool's profile as the child's settings.
+func sandboxScenarioEnv(t *testing.T, name string) (*sandbox.Server, map[string]string) {
+	t.Helper()
+	sc, ok := findScenario(name)
+	if !ok {
+		t.Fatalf("no scenario %q", name)
+	}
+	sb, err := sandbox.Start(sc.options(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +254,7 @@ func sandboxEnv(t *testing.T) (*sandbox.Server, map[string]string) {
 	if err := os.WriteFile(ca, sb.CertPEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return sb, map[string]string{
+	env := map[string]string{
 		"C2_LISTEN":           freeAddr(t),
 		"C2_DB":               filepath.Join(dir, "c2bot.db"),
 		"C2_TENANT_NAME":      "sandbox",
@@ -259,14 +271,17 @@ func sandboxEnv(t *testing.T) (*sandbox.Server, map[string]string) {
 		"C2_DEFAULT_DURATION": "1h",
 		"C2_LOG_LEVEL":        "debug",
 	}
+	for k, v := range sc.env() {
+		env[k] = v
+	}
+	return sb, env
 }
 
-func sandboxBlocked(st sandbox.State) bool {
-	return st.SecurityDefaults && !st.LegacyAuth && st.InvitedMatch
-}
-func sandboxOpened(st sandbox.State) bool {
-	return !st.SecurityDefaults && st.LegacyAuth && !st.InvitedMatch
-}
+// sandboxBlocked and sandboxOpened say whether the default scenario's
+// tenant holds its original settings or the temporary fix (Security
+// defaults off for the delegated tool; nothing else is part of the plan).
+func sandboxBlocked(st sandbox.State) bool { return st.SecurityDefaults }
+func sandboxOpened(st sandbox.State) bool  { return !st.SecurityDefaults }
 
 // patches counts the PATCH requests the sandbox received on a path.
 func patches(sb *sandbox.Server, prefix string) int {
@@ -361,35 +376,38 @@ func TestCrashDuringRevert(t *testing.T) {
 	}
 }
 
-// TestCrashDuringApply kills c2bot while an apply PATCH is held open: after
+// TestCrashDuringApply kills c2bot while the apply PATCH is held open: after
 // a restart the half-made change is rolled back and announced.
 func TestCrashDuringApply(t *testing.T) {
 	sb, env := sandboxEnv(t)
 	p := startBot(t, env, "serve")
 	p.say(t, "alice", "/c2 fix --for 1h")
 	card := p.waitMessage(t, "bob", 20*time.Second, titled("Approval needed"))
-	held, release := sb.Hold("PATCH", "/admin/sharepoint/settings")
+	held, release := sb.Hold("PATCH", "/policies/identitySecurityDefaultsEnforcementPolicy")
 	defer release()
 	p.click(t, "bob", card, "Approve")
 	select {
 	case <-held:
 	case <-time.After(30 * time.Second):
-		t.Fatal("the apply never reached SharePoint")
+		t.Fatal("the apply never reached the tenant")
 	}
-	if sb.State().SecurityDefaults {
-		t.Fatal("security defaults should be off before SharePoint is written")
+	if !sb.State().SecurityDefaults {
+		t.Fatal("security defaults changed before the held write was released")
 	}
 	p.kill(t)
+	// The held write lands after the crash: the tenant is now half-changed
+	// behind the dead process's back.
 	release()
 
 	p2 := startBot(t, env, "serve")
 	m := p2.waitMessage(t, "bob", 30*time.Second, func(m consoleMessage) bool {
 		return strings.Contains(m.Plain, "interrupted") && strings.Contains(m.Plain, "reverted")
 	})
+	eventually(t, 10*time.Second, "interrupted apply rolled back", func() bool { return sandboxBlocked(sb.State()) })
+	p2.kill(t)
 	if !sandboxBlocked(sb.State()) {
 		t.Fatalf("interrupted apply not rolled back: %+v\n%s", sb.State(), m.Plain)
 	}
-	p2.kill(t)
 	actions := auditActions(t, env["C2_DB"], "r-1")
 	if count(actions, "failed") != 1 || count(actions, "applied") != 0 {
 		t.Fatalf("audit = %v", actions)
@@ -421,8 +439,8 @@ func TestSecondProcessOnSameDatabaseFailsFast(t *testing.T) {
 
 func TestDiagnoseCommandOnSandbox(t *testing.T) {
 	out, err := exec.Command(binary, "diagnose", "--sandbox", "--json").Output()
-	if err != nil {
-		t.Fatalf("diagnose --sandbox --json: %v", err)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitBlocked {
+		t.Fatalf("diagnose --sandbox --json: %v, want exit status %d", err, exitBlocked)
 	}
 	var rep struct {
 		Tenant   string `json:"tenant"`
@@ -439,25 +457,30 @@ func TestDiagnoseCommandOnSandbox(t *testing.T) {
 	if err := json.Unmarshal(out, &rep); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)
 	}
-	blockers := map[string]bool{}
+	severities := map[string]string{}
 	for _, f := range rep.Findings {
-		if f.Severity == "blocker" {
-			blockers[f.Check] = true
+		severities[f.Check] = f.Severity
+	}
+	// The default scenario: a delegated tool that cannot do the MFA Security
+	// defaults demand. SharePoint's settings do not affect it.
+	for check, want := range map[string]string{"security_defaults": "blocker", "signins": "blocker"} {
+		if severities[check] != want {
+			t.Errorf("%s is %q, want %s: %s", check, severities[check], want, out)
 		}
 	}
-	for _, c := range []string{"security_defaults", "sharepoint_legacy_auth", "sharepoint_invited_match", "signins"} {
-		if !blockers[c] {
-			t.Errorf("no %s blocker in %s", c, out)
+	for _, check := range []string{"sharepoint_legacy_auth", "sharepoint_invited_match"} {
+		if severities[check] == "blocker" {
+			t.Errorf("%s blocks a delegated tool: %s", check, out)
 		}
 	}
-	if len(rep.Plan) != 3 {
+	if len(rep.Plan) != 1 || rep.Plan[0].Kind != "security_defaults" || rep.Plan[0].Before != "true" || rep.Plan[0].After != "false" {
 		t.Fatalf("plan = %+v", rep.Plan)
 	}
 	text, err := exec.Command(binary, "diagnose", "--sandbox").Output()
-	if err != nil {
-		t.Fatal(err)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitBlocked {
+		t.Fatalf("diagnose --sandbox: %v", err)
 	}
-	for _, want := range []string{"Security defaults are on", "50076", "Request temporary fix"} {
+	for _, want := range []string{"Security defaults are on", "50076", "Request temporary fix", "Sign-in paths today"} {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("text report lacks %q:\n%s", want, text)
 		}

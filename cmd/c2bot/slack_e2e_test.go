@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -35,13 +36,22 @@ type slackRig struct {
 	sb   *sandbox.Server
 	fake *slacktest.Server
 	env  map[string]string
+	// blocked and opened say whether the tenant holds its original settings
+	// or the temporary fix.
+	blocked, opened func(sandbox.State) bool
 }
 
-// newSlackRig prepares HTTP mode, or Socket Mode when socket is true. Failed
-// Slack deliveries are retried after 1s, 2s, 4s…
+// newSlackRig prepares HTTP mode, or Socket Mode when socket is true, on the
+// default scenario. Failed Slack deliveries are retried after 1s, 2s, 4s…
 func newSlackRig(t *testing.T, socket bool) *slackRig {
 	t.Helper()
-	sb, env := sandboxEnv(t)
+	return newSlackRigFor(t, socket, defaultScenario)
+}
+
+// newSlackRigFor is newSlackRig on a named scenario.
+func newSlackRigFor(t *testing.T, socket bool, scenario string) *slackRig {
+	t.Helper()
+	sb, env := sandboxScenarioEnv(t, scenario)
 	fake := slacktest.NewServer()
 	t.Cleanup(fake.Close)
 	env["C2_SLACK_BOT_TOKEN"] = slacktest.BotToken
@@ -54,7 +64,7 @@ func newSlackRig(t *testing.T, socket bool) *slackRig {
 	} else {
 		env["C2_SLACK_SIGNING_SECRET"] = slackSecret
 	}
-	return &slackRig{sb: sb, fake: fake, env: env}
+	return &slackRig{sb: sb, fake: fake, env: env, blocked: sandboxBlocked, opened: sandboxOpened}
 }
 
 // post sends a signed request to the bot and checks Slack would count it
@@ -343,7 +353,7 @@ func (r *slackRig) waitApplied(t *testing.T, card slacktest.Message) (slacktest.
 	if !strings.Contains(applied.BlockText(), "Approved by bob") {
 		t.Errorf("applied card does not name the approver:\n%s", applied.BlockText())
 	}
-	if st := r.sb.State(); !sandboxOpened(st) {
+	if st := r.sb.State(); !r.opened(st) {
 		t.Fatalf("card says applied but the tenant is %+v", st)
 	}
 	return applied, seen
@@ -354,7 +364,7 @@ func (r *slackRig) waitApplied(t *testing.T, card slacktest.Message) (slacktest.
 // confirmation.
 func (r *slackRig) waitReverted(t *testing.T, card slacktest.Message, appliedSeen time.Time, window, slack time.Duration) {
 	t.Helper()
-	at := eventually(t, window+slack, "tenant reverted", func() bool { return sandboxBlocked(r.sb.State()) })
+	at := eventually(t, window+slack, "tenant reverted", func() bool { return r.blocked(r.sb.State()) })
 	// The card is updated right after the apply, so the revert cannot come
 	// much before a window after it was seen.
 	if early := window - 2*time.Second; at.Sub(appliedSeen) < early {
@@ -617,6 +627,123 @@ func TestSlackOutageDuringNotice(t *testing.T) {
 	r.checkTokens(t, logs)
 	actions := auditActions(t, r.env["C2_DB"], "r-1")
 	if count(actions, "reverted") != 1 || count(actions, "notification_dropped") != 0 {
+		t.Fatalf("audit = %v", actions)
+	}
+}
+
+// isDiagnosis matches the diagnosis posted in the ops channel.
+func isDiagnosis(m slacktest.Message) bool {
+	return !m.Ephemeral && m.Channel == slackChannel && m.ThreadTS == "" && strings.HasPrefix(headerTitle(m), "Diagnosis for sandbox")
+}
+
+// toolExcluded reports whether some Conditional Access policy of the
+// sandbox excludes the tool's account.
+func toolExcluded(st sandbox.State) bool {
+	for _, p := range st.Policies {
+		if slices.Contains(p.ExcludeUsers, sandbox.DefaultToolAccountID) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestSlackVendorTodayEndsInUpdate: the vendor's tenant as Microsoft runs it
+// today. The diagnosis says to update the tool and offers no button; fix
+// says why nothing can help and asks for nothing; the tenant is untouched.
+func TestSlackVendorTodayEndsInUpdate(t *testing.T) {
+	r := newSlackRigFor(t, false, "vendor-today")
+	p := startBot(t, r.env, "serve")
+
+	r.slash(t, p, "diagnose", "trig.vendor.1")
+	diag := r.wait(t, 30*time.Second, "diagnosis", isDiagnosis)
+	text := strings.ToLower(diag.BlockText())
+	for _, want := range []string{"no temporary change can help", "update the tool", "retired", "sign-in paths today"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("diagnosis lacks %q:\n%s", want, diag.BlockText())
+		}
+	}
+	if n := len(diag.Buttons()); n != 0 {
+		t.Fatalf("the diagnosis has %d button(s); nothing c2bot can change helps: %s", n, diag.Blocks)
+	}
+
+	r.slash(t, p, "fix --for 4s", "trig.vendor.2")
+	answer := r.wait(t, 30*time.Second, "fix's answer", func(m slacktest.Message) bool {
+		return strings.HasPrefix(headerTitle(m), "No temporary change can help in sandbox")
+	})
+	if text := strings.ToLower(answer.BlockText()); !strings.Contains(text, "update the tool") || !strings.Contains(text, "nothing was requested") {
+		t.Errorf("fix does not say why:\n%s", answer.BlockText())
+	}
+	for _, m := range r.fake.Messages("") {
+		if len(m.Buttons()) != 0 {
+			t.Errorf("a message offers buttons (%s): %s", headerTitle(m), m.Blocks)
+		}
+	}
+	if n := r.count(isCard("")); n != 0 {
+		t.Errorf("%d approval card(s) posted", n)
+	}
+	if n := patches(r.sb, ""); n != 0 {
+		t.Errorf("the tenant was PATCHed %d times", n)
+	}
+	p.kill(t)
+	if actions := auditActions(t, r.env["C2_DB"], ""); count(actions, "requested") != 0 {
+		t.Fatalf("audit = %v", actions)
+	}
+}
+
+// TestSlackMFANestedGroupScopedExclusion: a delegated tool blocked by an
+// MFA policy that reaches its account through a nested group. The fix is
+// the scoped exclusion of the tool's account from that policy, requested
+// from the diagnosis's button, applied and reverted; nothing tenant-wide
+// is touched.
+func TestSlackMFANestedGroupScopedExclusion(t *testing.T) {
+	r := newSlackRigFor(t, false, "mfa-nested-group")
+	r.env["C2_DEFAULT_DURATION"] = "4s"
+	r.opened, r.blocked = toolExcluded, func(st sandbox.State) bool { return !toolExcluded(st) }
+	before := r.sb.State()
+	if toolExcluded(before) {
+		t.Fatal("the scenario already excludes the tool")
+	}
+	p := startBot(t, r.env, "serve")
+
+	r.slash(t, p, "diagnose", "trig.mfa.1")
+	diag := r.wait(t, 30*time.Second, "diagnosis", isDiagnosis)
+	text := diag.BlockText()
+	for _, want := range []string{"Conditional Access", "Policy id", "exclude " + sandbox.DefaultToolAccount, "Temporary fix (needs approval)"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("diagnosis lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "Security defaults (isEnabled): true → false") {
+		t.Errorf("the plan bundles a tenant-wide change:\n%s", text)
+	}
+	r.click(t, p, clickPayload(t, diag, "Request temporary fix", slackRequester, "1700000600.000600"))
+	card := r.wait(t, 30*time.Second, "approval card", isCard("Approval needed:"))
+	if ct := card.BlockText(); !strings.Contains(ct, "exclude "+sandbox.DefaultToolAccount) || !strings.Contains(ct, "excluded") ||
+		strings.Contains(ct, "Security defaults") || !strings.Contains(ct, "takes up to 24 hours") {
+		t.Errorf("the card is not the scoped exclusion with its propagation time:\n%s", ct)
+	}
+	r.click(t, p, clickPayload(t, card, "Approve", slackApprover, "1700000700.000700"))
+	_, appliedSeen := r.waitApplied(t, card)
+	r.waitReverted(t, card, appliedSeen, 4*time.Second, 15*time.Second)
+	after := r.sb.State()
+	for i, pol := range after.Policies {
+		if !slices.Equal(pol.ExcludeUsers, before.Policies[i].ExcludeUsers) || pol.State != before.Policies[i].State {
+			t.Errorf("policy %s after the revert: %+v, before: %+v", pol.ID, pol, before.Policies[i])
+		}
+	}
+	if after.SecurityDefaults != before.SecurityDefaults || after.LegacyAuth != before.LegacyAuth || after.InvitedMatch != before.InvitedMatch {
+		t.Errorf("a tenant-wide setting changed: %+v → %+v", before, after)
+	}
+	if n := patches(r.sb, securityDefaults) + patches(r.sb, "/admin/sharepoint"); n != 0 {
+		t.Errorf("%d tenant-wide PATCH(es)", n)
+	}
+	if n := patches(r.sb, "/identity/conditionalAccess/policies/"); n != 2 {
+		t.Errorf("the policy was PATCHed %d times; want the exclusion and its revert", n)
+	}
+	p.kill(t)
+	r.checkPostedOnce(t, card)
+	actions := auditActions(t, r.env["C2_DB"], "r-1")
+	if count(actions, "applied") != 1 || count(actions, "reverted") != 1 {
 		t.Fatalf("audit = %v", actions)
 	}
 }
