@@ -139,6 +139,9 @@ func (p *filterParser) term() ([]condition, error) {
 	if name == "" {
 		return nil, fmt.Errorf("expected a property at position %d", p.pos)
 	}
+	if strings.EqualFold(name, "signInEventTypes/any") {
+		return p.anyEventType()
+	}
 	f, ok := signInFilterFields[strings.ToLower(name)]
 	if !ok {
 		return nil, fmt.Errorf("could not find a property named '%s' on type 'microsoft.graph.signIn'", name)
@@ -241,4 +244,38 @@ func compareTimes(a, b time.Time, op string) bool {
 		return compareInts(1, 0, op)
 	}
 	return compareInts(0, 0, op)
+}
+
+// anyEventType reads the rest of signInEventTypes/any(t: t eq 'value') (beta
+// only: listSignIns refuses it on v1.0, whose signIn has no such property).
+func (p *filterParser) anyEventType() ([]condition, error) {
+	p.skipSpace()
+	if p.pos >= len(p.src) || p.src[p.pos] != '(' {
+		return nil, fmt.Errorf("expected '(' after signInEventTypes/any at position %d", p.pos)
+	}
+	p.pos++
+	v := p.word()
+	if !strings.HasSuffix(v, ":") || len(v) < 2 {
+		return nil, fmt.Errorf("expected a lambda variable and ':' at position %d", p.pos)
+	}
+	if got := p.word(); got != strings.TrimSuffix(v, ":") {
+		return nil, fmt.Errorf("expected '%s' at position %d, found '%s'", strings.TrimSuffix(v, ":"), p.pos, got)
+	}
+	if op := strings.ToLower(p.word()); op != "eq" {
+		return nil, fmt.Errorf("only 'eq' is supported inside any(), found '%s'", op)
+	}
+	p.skipSpace()
+	if p.pos >= len(p.src) || p.src[p.pos] != '\'' {
+		return nil, fmt.Errorf("expected a string literal at position %d", p.pos)
+	}
+	val, err := p.quoted()
+	if err != nil {
+		return nil, err
+	}
+	p.skipSpace()
+	if p.pos >= len(p.src) || p.src[p.pos] != ')' {
+		return nil, fmt.Errorf("missing ')' at position %d", p.pos)
+	}
+	p.pos++
+	return []condition{{field: "signInEventTypes", op: "any", kind: litString, str: val}}, nil
 }

@@ -16,7 +16,11 @@ const caPrefix = "/identity/conditionalaccess"
 // latency, token check, failure rules, Conditional Access throttle) before
 // the endpoint runs.
 func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, ids reqIDs) {
-	path := strings.TrimPrefix(r.URL.Path, "/v1.0")
+	version := "v1.0"
+	if strings.HasPrefix(r.URL.Path, "/beta") {
+		version = "beta"
+	}
+	path := strings.TrimPrefix(r.URL.Path, "/"+version)
 	if path == "" {
 		path = "/"
 	}
@@ -29,6 +33,7 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, ids reqIDs) 
 		ContentEncoding: encoding,
 		Authorized:      authorized,
 		At:              s.opts.Now(),
+		Version:         version,
 	}
 	if r.URL.RawQuery != "" {
 		rec.Path += "?" + r.URL.RawQuery
@@ -76,7 +81,7 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, ids reqIDs) 
 		s.graphError(w, ids, http.StatusBadRequest, "BadRequest", "Unable to read the request body: "+bodyErr.Error())
 		return
 	}
-	s.dispatch(w, r, ids, path, body)
+	s.dispatch(w, r, ids, path, body, version == "beta")
 }
 
 func hasPrefixFold(s, prefix string) bool {
@@ -153,7 +158,7 @@ func (s *Server) throttled() bool {
 	return false
 }
 
-func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, ids reqIDs, path string, body []byte) {
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, ids reqIDs, path string, body []byte, beta bool) {
 	segs := strings.Split(strings.Trim(path, "/"), "/")
 	lower := make([]string, len(segs))
 	for i, sg := range segs {
@@ -213,7 +218,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, ids reqIDs, pa
 		}
 	case route == "auditlogs/signins":
 		if methods(http.MethodGet) {
-			s.listSignIns(w, r, ids)
+			s.listSignIns(w, r, ids, beta)
 		}
 	default:
 		s.graphError(w, ids, http.StatusNotFound, "UnknownError", "Resource not found for the segment '"+segs[len(segs)-1]+"'.")
@@ -715,6 +720,13 @@ func (s *Server) patchPolicy(w http.ResponseWriter, ids reqIDs, id string, body 
 					return
 				}
 			}
+		}
+	}
+
+	if p.Conditions != nil {
+		if m := badServicePrincipalRefs(p.Conditions.ClientApplications); m != "" {
+			bad(m)
+			return
 		}
 	}
 

@@ -56,6 +56,11 @@ type State struct {
 	// P1 is whether the tenant has an Entra ID P1 licence; without it
 	// /auditLogs/signIns answers 403 as Graph does.
 	P1 bool
+	// AllowLegacyAuthProtocolsEnabledSetting is SharePoint's PowerShell-only
+	// switch (Set-SPOTenant -AllowLegacyAuthProtocolsEnabledSetting, MC1184649):
+	// from 2026-02-16 to 2026-04-30 IDCRL works only with it and LegacyAuth
+	// both on. Graph has no such property, so only SetState changes it.
+	AllowLegacyAuthProtocolsEnabledSetting bool
 }
 
 // Options configures Start. Zero values take the defaults above.
@@ -79,7 +84,14 @@ type Options struct {
 	Propagation time.Duration
 	// SignInEvery is how often the tool tries to sign in; default 15 minutes.
 	SignInEvery time.Duration
-	Now         func() time.Time
+	// ToolAuth is how the tool signs in: ToolLegacy (default: basic auth to
+	// Exchange, IDCRL to SharePoint), ToolDelegated (modern auth as the tool
+	// account with its password) or ToolApp (its own app registration
+	// ToolAppID; its sign-ins are service-principal sign-ins).
+	ToolAuth  string
+	ToolAppID string // default DefaultToolAppID
+	// Now is the clock: the sign-ins follow Microsoft's rules on its date.
+	Now func() time.Time
 }
 
 // FailRule makes matching requests fail.
@@ -100,6 +112,8 @@ type Recorded struct {
 	ContentEncoding string
 	Authorized      bool // carried a valid bearer token
 	At              time.Time
+	// Version is "v1.0" or "beta" (Path is what follows it).
+	Version string
 }
 
 // Server is a running sandbox tenant. All methods are safe for concurrent use.
@@ -211,6 +225,16 @@ func Start(opts Options) (*Server, error) {
 	}
 	if opts.ToolAccountID == "" {
 		opts.ToolAccountID = DefaultToolAccountID
+	}
+	switch opts.ToolAuth {
+	case "":
+		opts.ToolAuth = ToolLegacy
+	case ToolLegacy, ToolDelegated, ToolApp:
+	default:
+		return nil, fmt.Errorf("sandbox tool auth %q: want %s, %s or %s", opts.ToolAuth, ToolLegacy, ToolDelegated, ToolApp)
+	}
+	if opts.ToolAppID == "" {
+		opts.ToolAppID = DefaultToolAppID
 	}
 	if opts.SignInEvery <= 0 {
 		opts.SignInEvery = 15 * time.Minute

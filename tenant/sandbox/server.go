@@ -38,7 +38,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	h.Set("client-request-id", ids.clientRequestID)
 	h.Set("Cache-Control", "no-store, no-cache")
 
-	if r.URL.Path == "/v1.0" || strings.HasPrefix(r.URL.Path, "/v1.0/") {
+	if r.URL.Path == "/v1.0" || strings.HasPrefix(r.URL.Path, "/v1.0/") ||
+		r.URL.Path == "/beta" || strings.HasPrefix(r.URL.Path, "/beta/") {
 		s.serveGraph(w, r, ids)
 		return
 	}

@@ -33,14 +33,60 @@ const (
 // ToolAppDisplayName is the appDisplayName of the tool account's sign-ins.
 const ToolAppDisplayName = "Backup tool (legacy)"
 
-// Sign-in error codes the tool account's attempts fail with.
+// Sign-in error codes the tool's attempts fail with, as Entra ID logs them
+// (https://learn.microsoft.com/entra/identity-platform/reference-error-codes).
 const (
-	// ErrorCodeBlockedByCA (53003): an enabled Conditional Access policy
-	// blocks the attempt's client app for the account.
+	// ErrorCodeBlockedByCA (53003, BlockedByConditionalAccess): an enforced
+	// policy blocks the attempt, or requires a grant control a legacy client
+	// cannot satisfy (any of them).
 	ErrorCodeBlockedByCA = 53003
-	// ErrorCodeMFARequired (50076): security defaults demand MFA, which a
-	// legacy client cannot do.
+	// ErrorCodeMFARequired (50076, UserStrongAuthClientAuthNRequired): MFA
+	// is required (Security defaults, or a policy requiring MFA or an
+	// authentication strength) and the tool signs in with a password only.
 	ErrorCodeMFARequired = 50076
+	// ErrorCodeBlockedBySecurityDefaults (530035,
+	// BlockedBySecurityDefaults): Security defaults block legacy
+	// authentication.
+	ErrorCodeBlockedBySecurityDefaults = 530035
+	// ErrorCodeDeviceNotCompliant (53000), ErrorCodeDeviceNotDomainJoined
+	// (53001), ErrorCodeAppNotApproved (53002): device and app grant
+	// controls a password-only tool cannot satisfy.
+	ErrorCodeDeviceNotCompliant    = 53000
+	ErrorCodeDeviceNotDomainJoined = 53001
+	ErrorCodeAppNotApproved        = 53002
+	// ErrorCodeAppNotFound (700016): the tool's application has no service
+	// principal in the tenant.
+	ErrorCodeAppNotFound = 700016
+)
+
+// Microsoft's dates, as the sandbox applies them to the tool's legacy
+// sign-ins (its own copy: the sandbox plays Microsoft, it does not ask
+// c2bot).
+var (
+	// exchangeBasicAuthOff: Exchange Online basic auth permanently off
+	// (https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/deprecation-of-basic-authentication-exchange-online).
+	exchangeBasicAuthOff = time.Date(2022, 10, 1, 0, 0, 0, 0, time.UTC)
+	// idcrlBlockedByDefault / idcrlRetired: SharePoint IDCRL, MC1184649.
+	idcrlBlockedByDefault = time.Date(2026, 2, 16, 0, 0, 0, 0, time.UTC)
+	idcrlRetired          = time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// How the sandbox's tool signs in (Options.ToolAuth).
+const (
+	ToolLegacy    = "legacy"    // basic auth to Exchange (EAS), IDCRL to SharePoint
+	ToolDelegated = "delegated" // modern auth as the tool account with its password
+	ToolApp       = "app"       // its own app registration (client credentials)
+)
+
+// DefaultToolAppID is the tool's application id (Options.ToolAppID).
+const DefaultToolAppID = toolAppID
+
+const (
+	clientMobileDesktop = "Mobile Apps and Desktop clients"
+	resourceExchange    = "00000002-0000-0ff1-ce00-000000000000"
+	resourceSharePoint  = "00000003-0000-0ff1-ce00-000000000000"
+	failureBlockedBySD  = "Access has been blocked by security defaults. This is due to the request using legacy auth or being deemed unsafe by security defaults policies."
+	failureAppNotFound  = "Application with identifier '%s' was not found in the directory '%s'."
 )
 
 // person is a user the sandbox knows and generates sign-ins for.
@@ -93,6 +139,11 @@ type signIn struct {
 	DeviceDetail                     deviceDetail    `json:"deviceDetail"`
 	Location                         signInLocation  `json:"location"`
 	AppliedConditionalAccessPolicies []appliedPolicy `json:"appliedConditionalAccessPolicies"`
+	// Beta only: the kind of sign-in, and the service principal of a
+	// service-principal sign-in.
+	SignInEventTypes     []string `json:"signInEventTypes,omitempty"`
+	ServicePrincipalID   string   `json:"servicePrincipalId,omitempty"`
+	ServicePrincipalName string   `json:"servicePrincipalName,omitempty"`
 
 	at  time.Time
 	key string // id without dashes, for ordering and skip tokens
@@ -135,11 +186,20 @@ type appliedPolicy struct {
 	Result                  string   `json:"result"`
 }
 
-// clientCovered lists the clientAppTypes values that cover a clientAppUsed.
-var clientCovered = map[string][]string{
-	legacyClientEAS:   {"all", "exchangeActiveSync", "easSupported"},
-	legacyClientOther: {"all", "other"},
-	clientBrowser:     {"all", "browser"},
+// clientAppType is the Conditional Access client app type of a
+// clientAppUsed value.
+func clientAppType(clientAppUsed string) string {
+	switch clientAppUsed {
+	case legacyClientEAS:
+		return "exchangeActiveSync"
+	case legacyClientOther:
+		return "other"
+	case clientBrowser:
+		return "browser"
+	case clientMobileDesktop:
+		return "mobileAppsAndDesktopClients"
+	}
+	return ""
 }
 
 func containsFold(list []string, v string) bool {
@@ -151,62 +211,128 @@ func containsFold(list []string, v string) bool {
 	return false
 }
 
-// policyApplies reports whether p targets user u signing in with client.
-func policyApplies(p Policy, userID, client string) bool {
-	covers := false
-	for _, c := range clientCovered[client] {
-		if containsFold(p.ClientAppTypes, c) {
-			covers = true
-		}
-	}
-	if !covers || containsFold(p.ExcludeUsers, userID) {
-		return false
-	}
-	return containsFold(p.IncludeUsers, "All") || containsFold(p.IncludeUsers, userID)
+// attempt is one sign-in to evaluate.
+type attempt struct {
+	who      signInIdentity
+	client   string // clientAppUsed; "" for a service principal
+	resource string
+	// password: the tool signs in with a password only, so it can satisfy
+	// no grant control (MFA, device, app, terms of use).
+	password bool
+	legacy   bool
+	country  string
+	ip       string
 }
 
-// outcome evaluates one sign-in against a tenant state.
-func outcome(st State, u person, client, resourceID string) (code int, reason *string, caStatus string, applied []appliedPolicy) {
+// grantCode is the error a password-only sign-in gets for a policy's grant
+// controls: a legacy client cannot satisfy any of them, so it is blocked
+// like block (53003); a modern one is asked for MFA (50076) or a device or
+// app it does not have (53000, 53001, 53002).
+func grantCode(controls []string, legacy bool, authStrength string) int {
+	if legacy || containsFold(controls, "block") {
+		return ErrorCodeBlockedByCA
+	}
+	switch {
+	case containsFold(controls, "mfa") || authStrength != "":
+		return ErrorCodeMFARequired
+	case containsFold(controls, "compliantDevice"):
+		return ErrorCodeDeviceNotCompliant
+	case containsFold(controls, "domainJoinedDevice"):
+		return ErrorCodeDeviceNotDomainJoined
+	case containsFold(controls, "approvedApplication") || containsFold(controls, "compliantApplication"):
+		return ErrorCodeAppNotApproved
+	}
+	return ErrorCodeBlockedByCA
+}
+
+func enforcedName(controls []string, authStrength string) []string {
+	out := []string{}
+	for _, c := range controls {
+		out = append(out, strings.ToUpper(c[:1])+c[1:])
+	}
+	if authStrength != "" {
+		out = append(out, "AuthenticationStrength")
+	}
+	return out
+}
+
+// outcomeLocked evaluates one sign-in against a tenant state: Conditional
+// Access as What If does (the same rules, with the attempt's client app and
+// location), then Security defaults.
+func (s *Server) outcomeLocked(st State, a attempt) (code int, reason *string, caStatus string, applied []appliedPolicy) {
 	applied = []appliedPolicy{}
-	blocked, enforced := false, false
+	blockCode, enforced := 0, false
+	cond := signInConditions{ClientAppType: clientAppType(a.client), Country: a.country, IPAddress: a.ip}
 	for _, p := range st.Policies {
 		ap := appliedPolicy{ID: p.ID, DisplayName: p.DisplayName, EnforcedGrantControls: []string{}, EnforcedSessionControls: []string{}}
-		applies := policyApplies(p, u.id, client)
-		switch p.State {
-		case "disabled":
+		if p.State == "disabled" {
 			ap.Result = "notEnabled"
-		case "enabledForReportingButNotEnforced":
+			applied = append(applied, ap)
+			continue
+		}
+		applies := s.whatIfLocked(p, a.who, []string{a.resource}, cond) == ""
+		controls := policyGrant(p)
+		fails := applies && (a.password || containsFold(controls, "block"))
+		switch {
+		case p.State == "enabledForReportingButNotEnforced" && !applies:
 			ap.Result = "reportOnlyNotApplied"
-			if applies && p.Block {
-				ap.Result = "reportOnlyFailure"
-				ap.EnforcedGrantControls = []string{"Block"}
+		case p.State == "enabledForReportingButNotEnforced":
+			ap.Result = map[bool]string{true: "reportOnlyFailure", false: "reportOnlySuccess"}[fails]
+			ap.EnforcedGrantControls = enforcedName(controls, p.AuthStrength)
+		case !applies:
+			ap.Result = "notApplied"
+		case fails:
+			ap.Result = "failure"
+			ap.EnforcedGrantControls = enforcedName(controls, p.AuthStrength)
+			if c := grantCode(controls, a.legacy, p.AuthStrength); blockCode == 0 || c == ErrorCodeBlockedByCA {
+				blockCode = c
 			}
 		default:
-			ap.Result = "notApplied"
-			if applies && p.Block {
-				ap.Result = "failure"
-				ap.EnforcedGrantControls = []string{"Block"}
-				blocked = true
-			} else if applies {
-				ap.Result = "success"
-				ap.EnforcedGrantControls = []string{"Mfa"}
-				enforced = true
-			}
+			ap.Result = "success"
+			ap.EnforcedGrantControls = enforcedName(controls, p.AuthStrength)
+			enforced = true
 		}
 		applied = append(applied, ap)
 	}
-	legacy := client == legacyClientEAS || client == legacyClientOther
 	switch {
-	case blocked:
+	case blockCode == ErrorCodeBlockedByCA:
 		r := failureBlockedByCA
-		return ErrorCodeBlockedByCA, &r, "failure", applied
-	case legacy && st.SecurityDefaults:
-		r := fmt.Sprintf(failureMFARequiredFmt, resourceID)
+		return blockCode, &r, "failure", applied
+	case blockCode != 0:
+		r := fmt.Sprintf(failureMFARequiredFmt, a.resource)
+		if blockCode != ErrorCodeMFARequired {
+			r = failureBlockedByCA
+		}
+		return blockCode, &r, "failure", applied
+	case a.who.sp == nil && a.legacy && st.SecurityDefaults:
+		// Security defaults block legacy authentication
+		// (https://learn.microsoft.com/entra/fundamentals/security-defaults).
+		r := failureBlockedBySD
+		return ErrorCodeBlockedBySecurityDefaults, &r, "notApplied", applied
+	case a.who.sp == nil && a.password && st.SecurityDefaults:
+		// ... and require MFA, which a password-only tool cannot do. They do
+		// not touch an app signing in with its own credentials.
+		r := fmt.Sprintf(failureMFARequiredFmt, a.resource)
 		return ErrorCodeMFARequired, &r, "notApplied", applied
 	case enforced:
 		return 0, nil, "success", applied
 	}
 	return 0, nil, "notApplied", applied
+}
+
+// sharePointAcceptsIDCRL reports whether SharePoint Online takes an IDCRL
+// (legacy) sign-in at t in state st (MC1184649): before 2026-02-16 when
+// isLegacyAuthProtocolsEnabled is on; until 2026-04-30 only when the
+// PowerShell-only AllowLegacyAuthProtocolsEnabledSetting is on as well;
+// never from 2026-05-01, whatever is set.
+func sharePointAcceptsIDCRL(st State, t time.Time) bool {
+	switch {
+	case !t.Before(idcrlRetired):
+		return false
+	case !t.Before(idcrlBlockedByDefault):
+		return st.LegacyAuth && st.AllowLegacyAuthProtocolsEnabledSetting
+	}
+	return st.LegacyAuth
 }
 
 // jitter is a stable sub-second offset (100 ns steps) for an attempt.
@@ -217,6 +343,7 @@ func jitter(userID string, k int64) time.Duration {
 
 // generateLocked returns every sign-in created in [from, to].
 func (s *Server) generateLocked(from, to time.Time) []signIn {
+	s.dir.init()
 	var out []signIn
 	for _, u := range s.people() {
 		step := int64(u.every)
@@ -233,13 +360,21 @@ func (s *Server) generateLocked(from, to time.Time) []signIn {
 			if at.Before(from) {
 				continue
 			}
-			out = append(out, s.signInLocked(u, k, at))
+			if e, ok := s.signInLocked(u, k, at); ok {
+				out = append(out, e)
+			}
 		}
 	}
 	return out
 }
 
-func (s *Server) signInLocked(u person, k int64, at time.Time) signIn {
+// signInLocked is attempt k of person u at time at; ok is false when the
+// attempt leaves no Entra ID sign-in: the tool's legacy attempts that the
+// service refuses before any authentication (Exchange basic auth once it is
+// off; IDCRL while SharePoint does not accept it). That is the sandbox's
+// model of a retired path: the attempts vanish from the log and never
+// succeed, whatever is PATCHed.
+func (s *Server) signInLocked(u person, k int64, at time.Time) (signIn, bool) {
 	nanos := strconv.FormatInt(at.UnixNano(), 10)
 	e := signIn{
 		ID:                    stableGUID("signIn", u.id, nanos),
@@ -256,22 +391,44 @@ func (s *Server) signInLocked(u person, k int64, at time.Time) signIn {
 		RiskLevelDuringSignIn: "none",
 		RiskState:             "none",
 		RiskEventTypes:        []string{},
+		SignInEventTypes:      []string{"interactiveUser"},
 		at:                    at,
 	}
 	e.key = strings.ReplaceAll(e.ID, "-", "")
+	a := attempt{who: signInIdentity{userID: u.id, guest: s.userTypeLocked(u.id) == "Guest"}}
 	var st State
 	if u.tool {
 		st = s.stateAtLocked(at.Add(-s.opts.Propagation))
-		e.ClientAppUsed = legacyClientEAS
-		e.ResourceID, e.ResourceDisplayName = "00000002-0000-0ff1-ce00-000000000000", "Office 365 Exchange Online"
-		if k%2 != 0 {
-			e.ClientAppUsed = legacyClientOther
-			e.ResourceID, e.ResourceDisplayName = "00000003-0000-0ff1-ce00-000000000000", "Office 365 SharePoint Online"
-		}
 		e.IPAddress = "203.0.113.24"
 		e.DeviceDetail = deviceDetail{OperatingSystem: "Windows Server 2019", Browser: ""}
 		e.Location = signInLocation{City: "Amsterdam", State: "Noord-Holland", CountryOrRegion: "NL",
 			GeoCoordinates: geoCoordinates{Latitude: 52.37403, Longitude: 4.88969}}
+		a.country, a.ip = "NL", e.IPAddress
+		e.ResourceID, e.ResourceDisplayName = resourceExchange, "Office 365 Exchange Online"
+		if k%2 != 0 {
+			e.ResourceID, e.ResourceDisplayName = resourceSharePoint, "Office 365 SharePoint Online"
+		}
+		a.resource = e.ResourceID
+		switch s.opts.ToolAuth {
+		case ToolApp:
+			return s.servicePrincipalSignInLocked(e, st, a)
+		case ToolDelegated:
+			e.ClientAppUsed = clientMobileDesktop
+			a.password = true
+		default:
+			a.password, a.legacy = true, true
+			if e.ResourceID == resourceExchange {
+				e.ClientAppUsed = legacyClientEAS
+				if !at.Before(exchangeBasicAuthOff) {
+					return e, false
+				}
+			} else {
+				e.ClientAppUsed = legacyClientOther
+				if !sharePointAcceptsIDCRL(st, at) {
+					return e, false
+				}
+			}
+		}
 	} else {
 		st = s.stateAtLocked(at)
 		e.ClientAppUsed = clientBrowser
@@ -280,12 +437,50 @@ func (s *Server) signInLocked(u person, k int64, at time.Time) signIn {
 		e.DeviceDetail = deviceDetail{OperatingSystem: "Windows 10", Browser: "Edge 120.0.0"}
 		e.Location = signInLocation{City: "Redmond", State: "Washington", CountryOrRegion: "US",
 			GeoCoordinates: geoCoordinates{Latitude: 47.68050003051758, Longitude: -122.12094116210938}}
+		a.country, a.ip, a.resource = "US", e.IPAddress, e.ResourceID
 	}
-	code, reason, caStatus, applied := outcome(st, u, e.ClientAppUsed, e.ResourceID)
+	a.client = e.ClientAppUsed
+	code, reason, caStatus, applied := s.outcomeLocked(st, a)
 	e.Status = signInStatus{ErrorCode: code, FailureReason: reason}
 	e.ConditionalAccessStatus = caStatus
 	e.AppliedConditionalAccessPolicies = applied
-	return e
+	return e, true
+}
+
+// servicePrincipalSignInLocked makes the app tool's attempt a
+// service-principal sign-in (Graph beta serves those, filtered on
+// signInEventTypes): 700016 when its application has no service principal
+// here; else workload-identity Conditional Access decides (53003 when a
+// policy blocks it). Security defaults do not apply to it.
+func (s *Server) servicePrincipalSignInLocked(e signIn, st State, a attempt) (signIn, bool) {
+	appID := s.opts.ToolAppID
+	e.SignInEventTypes = []string{"servicePrincipal"}
+	e.IsInteractive = false
+	e.AppID, e.AppDisplayName = appID, ToolAppDisplayName
+	e.UserDisplayName, e.UserPrincipalName, e.UserID = "", "", ""
+	e.ClientAppUsed = ""
+	var sp *ServicePrincipal
+	for _, v := range s.dir.sps {
+		if strings.EqualFold(v.AppID, appID) {
+			v := v
+			sp = &v
+		}
+	}
+	if sp == nil {
+		r := fmt.Sprintf(failureAppNotFound, appID, s.opts.TenantID)
+		e.Status = signInStatus{ErrorCode: ErrorCodeAppNotFound, FailureReason: &r}
+		e.ConditionalAccessStatus = "notApplied"
+		e.AppliedConditionalAccessPolicies = []appliedPolicy{}
+		return e, true
+	}
+	e.ServicePrincipalID, e.ServicePrincipalName = sp.ID, sp.DisplayName
+	e.AppDisplayName = sp.DisplayName
+	a.who = signInIdentity{sp: sp, spInHome: sp.AppOwnerTenantID == "" || strings.EqualFold(sp.AppOwnerTenantID, s.opts.TenantID)}
+	code, reason, caStatus, applied := s.outcomeLocked(st, a)
+	e.Status = signInStatus{ErrorCode: code, FailureReason: reason}
+	e.ConditionalAccessStatus = caStatus
+	e.AppliedConditionalAccessPolicies = applied
+	return e, true
 }
 
 func (e *signIn) stringField(name string) string {
@@ -327,6 +522,14 @@ func (e *signIn) matches(conds []condition) bool {
 		case litBool:
 			ok = (e.IsInteractive == c.b) == (c.op == "eq")
 		default:
+			if c.op == "any" {
+				if c.str == "" { // v1.0: user sign-ins, never a service principal's
+					ok = !containsFold(e.SignInEventTypes, "servicePrincipal")
+				} else {
+					ok = containsFold(e.SignInEventTypes, c.str)
+				}
+				break
+			}
 			ok = strings.EqualFold(e.stringField(c.field), c.str) == (c.op == "eq")
 		}
 		if !ok {
@@ -367,7 +570,12 @@ func queryEscape(v string) string {
 	return strings.ReplaceAll(url.QueryEscape(v), "+", "%20")
 }
 
-func (s *Server) listSignIns(w http.ResponseWriter, r *http.Request, ids reqIDs) {
+// listSignIns serves GET /v1.0/auditLogs/signIns and /beta/auditLogs/signIns.
+// v1.0 lists user sign-ins; beta lists interactive user sign-ins unless the
+// filter asks for signInEventTypes/any(t: t eq '…') (servicePrincipal,
+// nonInteractiveUser, …), as Graph beta does
+// (https://learn.microsoft.com/graph/api/signin-list?view=graph-rest-beta).
+func (s *Server) listSignIns(w http.ResponseWriter, r *http.Request, ids reqIDs, beta bool) {
 	q := r.URL.Query()
 	bad := func(msg string) { s.graphError(w, ids, http.StatusBadRequest, "BadRequest", msg) }
 
@@ -387,6 +595,23 @@ func (s *Server) listSignIns(w http.ResponseWriter, r *http.Request, ids reqIDs)
 		if conds, err = parseFilter(filter); err != nil {
 			bad("Invalid filter clause: " + err.Error())
 			return
+		}
+	}
+	eventFilter := false
+	for _, c := range conds {
+		if c.field == "signInEventTypes" {
+			eventFilter = true
+		}
+	}
+	if eventFilter && !beta {
+		bad("Invalid filter clause: could not find a property named 'signInEventTypes' on type 'microsoft.graph.signIn'")
+		return
+	}
+	if !eventFilter {
+		// Without the filter, user sign-ins only.
+		conds = append(conds, condition{field: "signInEventTypes", op: "any", kind: litString, str: "interactiveUser"})
+		if !beta {
+			conds[len(conds)-1].str = "" // v1.0: every user sign-in (below)
 		}
 	}
 	top := maxSignInPage
@@ -447,14 +672,23 @@ func (s *Server) listSignIns(w http.ResponseWriter, r *http.Request, ids reqIDs)
 	sort.Slice(matched, func(i, j int) bool { return newer(&matched[i], &matched[j]) })
 
 	page := matched
-	out := orderedObject{{"@odata.context", s.context("auditLogs/signIns")}}
+	if !beta {
+		for i := range page {
+			page[i].SignInEventTypes, page[i].ServicePrincipalID, page[i].ServicePrincipalName = nil, "", ""
+		}
+	}
+	version := "v1.0"
+	if beta {
+		version = "beta"
+	}
+	out := orderedObject{{"@odata.context", s.url + "/" + version + "/$metadata#auditLogs/signIns"}}
 	if len(matched) > top {
 		page = matched[:top]
 		next := "$top=" + strconv.Itoa(top) + "&$skiptoken=" + skipToken(&page[len(page)-1])
 		if filter != "" {
 			next = "$filter=" + queryEscape(filter) + "&" + next
 		}
-		out = append(out, field{"@odata.nextLink", s.url + "/v1.0/auditLogs/signIns?" + next})
+		out = append(out, field{"@odata.nextLink", s.url + "/" + version + "/auditLogs/signIns?" + next})
 	}
 	if page == nil {
 		page = []signIn{}

@@ -56,42 +56,59 @@ func createdAt(t *testing.T, e map[string]any) time.Time {
 	return ts
 }
 
+// mfaForAll is Microsoft's "Require multifactor authentication for all
+// users" template
+// (https://learn.microsoft.com/entra/identity/conditional-access/policy-all-users-mfa-strength).
+func mfaForAll(state string) Policy {
+	return Policy{ID: DefaultPolicyID, DisplayName: "Require multifactor authentication for all users", State: state,
+		ClientAppTypes: []string{"all"}, IncludeUsers: []string{"All"}, ExcludeUsers: []string{},
+		PolicyMore: PolicyMore{Grant: []string{"mfa"}}}
+}
+
+// TestSignInsFollowStateAfterPropagation: a delegated tool (modern auth with
+// a password) is asked for MFA by Security defaults (50076), then by an
+// enforced MFA policy once it propagates, and signs in once it is excluded
+// and Security defaults are off.
 func TestSignInsFollowStateAfterPropagation(t *testing.T) {
 	clock := newClock(t0)
-	s := startNoThrottle(t, Options{Now: clock.Now, Propagation: time.Hour})
+	initial := DefaultState()
+	initial.Policies = []Policy{mfaForAll("enabledForReportingButNotEnforced")}
+	s := startNoThrottle(t, Options{Now: clock.Now, Propagation: time.Hour, ToolAuth: ToolDelegated, Initial: &initial})
 	tok := token(t, s)
 
-	// Blocked by security defaults; the report-only policy shows but does not block.
+	// Security defaults require MFA; the report-only policy shows but does not block.
 	p := listSignInsPage(t, s, tok, signInsURL(toolFilter(s, t0.Add(-2*time.Hour))))
 	if len(p.Value) != 8 {
 		t.Fatalf("%d sign-ins in two hours, want 8", len(p.Value))
 	}
 	fx := decode(t, fixture(t, "signins_list_200.json")).(map[string]any)["value"].([]any)[0]
-	clients := map[string]int{}
+	resources := map[string]int{}
 	for _, e := range p.Value {
 		sameKeys(t, "sign-in", e, fx)
 		st := e["status"].(map[string]any)
 		if errorCode(e) != ErrorCodeMFARequired || !strings.Contains(st["failureReason"].(string), "you must use multi-factor authentication to access '") ||
-			e["conditionalAccessStatus"] != "notApplied" || e["appDisplayName"] != ToolAppDisplayName {
+			e["conditionalAccessStatus"] != "notApplied" || e["appDisplayName"] != ToolAppDisplayName || e["clientAppUsed"] != "Mobile Apps and Desktop clients" {
 			t.Fatalf("blocked sign-in %v", e)
 		}
 		ap := e["appliedConditionalAccessPolicies"].([]any)
 		if len(ap) != 1 || ap[0].(map[string]any)["result"] != "reportOnlyFailure" {
 			t.Errorf("applied policies %v", ap)
 		}
-		clients[e["clientAppUsed"].(string)]++
+		resources[e["resourceDisplayName"].(string)]++
 	}
-	if clients["Exchange ActiveSync"] != 4 || clients["Other clients"] != 4 {
-		t.Errorf("clientAppUsed should alternate: %v", clients)
+	if resources["Office 365 Exchange Online"] != 4 || resources["Office 365 SharePoint Online"] != 4 {
+		t.Errorf("resources should alternate: %v", resources)
 	}
 	if !strings.HasSuffix(p.Value[0]["createdDateTime"].(string), "Z") || len(p.Value[0]["createdDateTime"].(string)) != len("2020-03-13T19:15:41.6195833Z") {
 		t.Errorf("createdDateTime format %q", p.Value[0]["createdDateTime"])
 	}
 
-	// Enforce the policy now; it bites one hour later.
-	if r := call(t, s, "PATCH", "/identity/conditionalAccess/policies/"+DefaultPolicyID, tok, []byte(`{"state":"enabled"}`)); r.status != 204 {
-		t.Fatalf("PATCH policy: %d", r.status)
-	}
+	// Enforce the policy (Security defaults off, as Entra requires): it
+	// bites one hour later.
+	st := s.State()
+	st.SecurityDefaults = false
+	st.Policies[0].State = "enabled"
+	s.SetState(st)
 	clock.Add(3 * time.Hour)
 	tok = token(t, s) // the first token expired on the sandbox clock
 	p = listSignInsPage(t, s, tok, signInsURL(toolFilter(s, t0.Add(-2*time.Hour))))
@@ -100,30 +117,25 @@ func TestSignInsFollowStateAfterPropagation(t *testing.T) {
 	}
 	for _, e := range p.Value {
 		at := createdAt(t, e)
+		ap := e["appliedConditionalAccessPolicies"].([]any)[0].(map[string]any)
 		switch {
 		case at.Before(t0.Add(time.Hour)):
-			if errorCode(e) != ErrorCodeMFARequired {
-				t.Errorf("%s: before propagation %v, want 50076", at, errorCode(e))
+			if errorCode(e) != ErrorCodeMFARequired || ap["result"] != "reportOnlyFailure" {
+				t.Errorf("%s: before propagation %v", at, e)
 			}
 		default:
-			st := e["status"].(map[string]any)
-			ap := e["appliedConditionalAccessPolicies"].([]any)[0].(map[string]any)
-			if errorCode(e) != ErrorCodeBlockedByCA || st["failureReason"] != failureBlockedByCA ||
-				e["conditionalAccessStatus"] != "failure" || ap["result"] != "failure" || ap["id"] != DefaultPolicyID {
+			if errorCode(e) != ErrorCodeMFARequired || e["conditionalAccessStatus"] != "failure" || ap["result"] != "failure" ||
+				ap["id"] != DefaultPolicyID || ap["enforcedGrantControls"].([]any)[0] != "Mfa" {
 				t.Errorf("%s: after propagation %v", at, e)
 			}
 		}
 	}
 
-	// The fix: the tool is excluded (through Graph) and security defaults are
-	// turned off outside c2bot.
+	// The fix: the tool is excluded through Graph.
 	if r := call(t, s, "PATCH", "/identity/conditionalAccess/policies/"+DefaultPolicyID, tok,
 		[]byte(`{"conditions":{"users":{"excludeUsers":["`+DefaultToolAccountID+`"]}}}`)); r.status != 204 {
 		t.Fatalf("PATCH exclude: %d", r.status)
 	}
-	st := s.State()
-	st.SecurityDefaults = false
-	s.SetState(st)
 	clock.Add(3 * time.Hour)
 	tok = token(t, s)
 	p = listSignInsPage(t, s, tok, signInsURL(toolFilter(s, t0.Add(3*time.Hour))))
@@ -134,7 +146,7 @@ func TestSignInsFollowStateAfterPropagation(t *testing.T) {
 		at := createdAt(t, e)
 		want := 0.0
 		if at.Before(t0.Add(4 * time.Hour)) {
-			want = ErrorCodeBlockedByCA
+			want = ErrorCodeMFARequired
 		}
 		if errorCode(e) != want {
 			t.Errorf("%s: errorCode %v, want %v", at, errorCode(e), want)
@@ -160,32 +172,174 @@ func TestSignInsFollowStateAfterPropagation(t *testing.T) {
 	}
 }
 
+// toolCodes is the tool's sign-ins in the hour before now: error code →
+// count, per clientAppUsed.
+func toolCodes(t *testing.T, s *Server, now time.Time) map[string]map[float64]int {
+	t.Helper()
+	p := listSignInsPage(t, s, token(t, s), signInsURL(toolFilter(s, now.Add(-time.Hour))))
+	out := map[string]map[float64]int{}
+	for _, e := range p.Value {
+		c := e["clientAppUsed"].(string)
+		if out[c] == nil {
+			out[c] = map[float64]int{}
+		}
+		out[c][errorCode(e)]++
+	}
+	return out
+}
+
+// TestLegacySignInsOnMicrosoftsDates: the legacy tool's sign-ins follow
+// Microsoft's calendar, whatever the tenant sets. Exchange basic auth is off
+// from 2022-10-01; SharePoint IDCRL needs isLegacyAuthProtocolsEnabled
+// before 2026-02-16, the PowerShell-only AllowLegacyAuthProtocolsEnabledSetting
+// as well until 2026-04-30, and works on no setting from 2026-05-01
+// (MC1184649). Attempts the service refuses before authentication leave no
+// Entra sign-in; Security defaults block the rest with 530035.
+func TestLegacySignInsOnMicrosoftsDates(t *testing.T) {
+	open := DefaultState()
+	open.SecurityDefaults, open.LegacyAuth, open.InvitedMatch = false, true, false
+	open.Policies = nil
+	tests := []struct {
+		name string
+		now  time.Time
+		mod  func(*State)
+		want map[string]map[float64]int
+	}{
+		{"2022-09: both paths", time.Date(2022, 9, 30, 12, 0, 0, 0, time.UTC), nil,
+			map[string]map[float64]int{"Exchange ActiveSync": {0: 2}, "Other clients": {0: 2}}},
+		{"2022-09: Security defaults", time.Date(2022, 9, 30, 12, 0, 0, 0, time.UTC), func(st *State) { st.SecurityDefaults = true },
+			map[string]map[float64]int{"Exchange ActiveSync": {530035: 2}, "Other clients": {530035: 2}}},
+		{"2025-12: Exchange gone, IDCRL works", time.Date(2025, 12, 1, 12, 0, 0, 0, time.UTC), nil,
+			map[string]map[float64]int{"Other clients": {0: 2}}},
+		{"2025-12: SharePoint refuses legacy auth", time.Date(2025, 12, 1, 12, 0, 0, 0, time.UTC), func(st *State) { st.LegacyAuth = false },
+			map[string]map[float64]int{}},
+		{"2025-12: Security defaults", time.Date(2025, 12, 1, 12, 0, 0, 0, time.UTC), func(st *State) { st.SecurityDefaults = true },
+			map[string]map[float64]int{"Other clients": {530035: 2}}},
+		{"2026-03: Graph's setting alone", time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), nil,
+			map[string]map[float64]int{}},
+		{"2026-03: with the PowerShell switch", time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), func(st *State) { st.AllowLegacyAuthProtocolsEnabledSetting = true },
+			map[string]map[float64]int{"Other clients": {0: 2}}},
+		{"2026-12: nothing brings it back", time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC), func(st *State) { st.AllowLegacyAuthProtocolsEnabledSetting = true },
+			map[string]map[float64]int{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := copyState(open)
+			if tt.mod != nil {
+				tt.mod(&st)
+			}
+			s := startNoThrottle(t, Options{Now: newClock(tt.now).Now, Initial: &st})
+			got := toolCodes(t, s, tt.now)
+			if len(got) != len(tt.want) {
+				t.Fatalf("sign-ins %v, want %v", got, tt.want)
+			}
+			for c, codes := range tt.want {
+				for code, n := range codes {
+					if got[c][code] != n {
+						t.Errorf("%s %v: %d, want %d (all %v)", c, code, got[c][code], n, got)
+					}
+				}
+			}
+		})
+	}
+}
+
 func TestSignInsEnabledPolicyBlocksWithoutSecurityDefaults(t *testing.T) {
+	// On 2025-12-01 only the IDCRL path is left to the legacy tool: a policy
+	// for other clients blocks it, one requiring MFA too (a legacy client
+	// cannot satisfy any grant control), one for EAS only has nothing left
+	// to block.
+	now := time.Date(2025, 12, 1, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name    string
+		clients []string
+		block   bool
+		want    float64
+	}{
+		{"block other clients", []string{"other"}, true, ErrorCodeBlockedByCA},
+		{"mfa for other clients", []string{"other"}, false, ErrorCodeBlockedByCA},
+		{"block EAS only", []string{"exchangeActiveSync"}, true, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			initial := DefaultState()
+			initial.SecurityDefaults, initial.LegacyAuth = false, true
+			initial.Policies[0].State = "enabled"
+			initial.Policies[0].ClientAppTypes = tt.clients
+			initial.Policies[0].Block = tt.block
+			s := startNoThrottle(t, Options{Now: newClock(now).Now, Initial: &initial})
+			got := toolCodes(t, s, now)
+			if len(got) != 1 || got["Other clients"][tt.want] != 2 {
+				t.Errorf("sign-ins %v, want 2 × %v over other clients", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestServicePrincipalSignIns: an app tool's sign-ins are service-principal
+// sign-ins, on Graph beta only (filtered on signInEventTypes); a
+// workload-identity policy blocks them (53003); Security defaults do not.
+func TestServicePrincipalSignIns(t *testing.T) {
 	clock := newClock(t0)
-	initial := DefaultState()
-	initial.SecurityDefaults = false
-	initial.Policies[0].State = "enabled"
-	initial.Policies[0].ClientAppTypes = []string{"exchangeActiveSync"}
-	s := startNoThrottle(t, Options{Now: clock.Now, Initial: &initial})
+	initial := DefaultState() // Security defaults on
+	initial.Policies = []Policy{{ID: DefaultPolicyID, DisplayName: "Block workload identities", State: "enabled",
+		IncludeUsers: []string{"None"}, Block: true,
+		PolicyMore: PolicyMore{IncludeServicePrincipals: []string{"ServicePrincipalsInMyTenant"}}}}
+	s := startNoThrottle(t, Options{Now: clock.Now, ToolAuth: ToolApp, Initial: &initial})
 	tok := token(t, s)
-	p := listSignInsPage(t, s, tok, signInsURL(toolFilter(s, t0.Add(-time.Hour))))
+	filter := "createdDateTime ge " + t0.Add(-time.Hour).Format(time.RFC3339) + " and appId eq '" + DefaultToolAppID + "'"
+	beta := func(f string) string { return s.URL() + "/beta" + signInsURL(f) }
+	spFilter := filter + " and signInEventTypes/any(t: t eq 'servicePrincipal')"
+
+	// Without a service principal for its app, the tool gets 700016.
+	p := listSignInsPage(t, s, tok, beta(spFilter))
+	if len(p.Value) != 4 || errorCode(p.Value[0]) != ErrorCodeAppNotFound {
+		t.Fatalf("sign-ins without a service principal: %v", p.Value)
+	}
+	if err := s.AddServicePrincipal(ServicePrincipal{ID: "7d1c3b2a-4e5f-4a6b-8c7d-9e0f1a2b3c4d", AppID: DefaultToolAppID, DisplayName: "Backup app"}); err != nil {
+		t.Fatal(err)
+	}
+	p = listSignInsPage(t, s, tok, beta(spFilter))
 	if len(p.Value) != 4 {
-		t.Fatalf("%d entries", len(p.Value))
+		t.Fatalf("%d service-principal sign-ins, want 4", len(p.Value))
 	}
 	for _, e := range p.Value {
-		want := 0.0
-		if e["clientAppUsed"] == "Exchange ActiveSync" {
-			want = ErrorCodeBlockedByCA
+		ap := e["appliedConditionalAccessPolicies"].([]any)[0].(map[string]any)
+		if errorCode(e) != ErrorCodeBlockedByCA || ap["result"] != "failure" || e["servicePrincipalId"] != "7d1c3b2a-4e5f-4a6b-8c7d-9e0f1a2b3c4d" ||
+			e["signInEventTypes"].([]any)[0] != "servicePrincipal" {
+			t.Errorf("blocked service-principal sign-in %v", e)
 		}
-		if errorCode(e) != want {
-			t.Errorf("%s: %v, want %v", e["clientAppUsed"], errorCode(e), want)
+	}
+	// Not among user sign-ins, on beta or v1.0; v1.0 has no signInEventTypes.
+	if p := listSignInsPage(t, s, tok, beta(filter)); len(p.Value) != 0 {
+		t.Errorf("beta without the event filter: %d", len(p.Value))
+	}
+	if p := listSignInsPage(t, s, tok, signInsURL(filter)); len(p.Value) != 0 {
+		t.Errorf("v1.0: %d", len(p.Value))
+	}
+	if r := call(t, s, "GET", signInsURL(spFilter), tok, nil); r.status != 400 {
+		t.Errorf("v1.0 with signInEventTypes: %d", r.status)
+	}
+	// Excluded from the policy, the app signs in (Security defaults stay on).
+	if r := call(t, s, "PATCH", "/identity/conditionalAccess/policies/"+DefaultPolicyID, tok,
+		[]byte(`{"conditions":{"clientApplications":{"includeServicePrincipals":["ServicePrincipalsInMyTenant"],"excludeServicePrincipals":["7d1c3b2a-4e5f-4a6b-8c7d-9e0f1a2b3c4d"]}}}`)); r.status != 204 {
+		t.Fatalf("PATCH exclude: %d %s", r.status, r.body)
+	}
+	clock.Add(time.Hour)
+	tok = token(t, s)
+	p = listSignInsPage(t, s, tok, beta("createdDateTime ge "+t0.Format(time.RFC3339)+" and signInEventTypes/any(t: t eq 'servicePrincipal')"))
+	if len(p.Value) != 4 {
+		t.Fatalf("%d sign-ins after the exclusion", len(p.Value))
+	}
+	for _, e := range p.Value {
+		if errorCode(e) != 0 {
+			t.Errorf("after the exclusion: %v", e)
 		}
 	}
 }
 
 func TestSignInsFilter(t *testing.T) {
 	clock := newClock(t0)
-	s := startNoThrottle(t, Options{Now: clock.Now})
+	s := startNoThrottle(t, Options{Now: clock.Now, ToolAuth: ToolDelegated})
 	tok := token(t, s)
 	since := "createdDateTime ge " + t0.Add(-24*time.Hour).Format(time.RFC3339)
 
@@ -213,7 +367,7 @@ func TestSignInsFilter(t *testing.T) {
 		{"parentheses and userId", "(" + since + ") and (userId eq '" + DefaultToolAccountID + "')", 96, nil},
 		{"error code", since + " and status/errorCode eq 0", len(all.Value) - 96,
 			func(e map[string]any) bool { return errorCode(e) == 0 }},
-		{"window", "createdDateTime ge " + t0.Add(-time.Hour).Format(time.RFC3339) + " and createdDateTime lt " + t0.Add(-30*time.Minute).Format(time.RFC3339) + " and clientAppUsed eq 'Exchange ActiveSync'", 1, nil},
+		{"window", "createdDateTime ge " + t0.Add(-time.Hour).Format(time.RFC3339) + " and createdDateTime lt " + t0.Add(-30*time.Minute).Format(time.RFC3339) + " and clientAppUsed eq 'Mobile Apps and Desktop clients'", 2, nil},
 		{"app", since + " and appDisplayName eq 'Backup tool (legacy)'", 96, nil},
 	}
 	for _, tc := range tests {
@@ -251,7 +405,7 @@ func TestSignInsFilter(t *testing.T) {
 
 func TestSignInsPaging(t *testing.T) {
 	clock := newClock(t0)
-	s := startNoThrottle(t, Options{Now: clock.Now})
+	s := startNoThrottle(t, Options{Now: clock.Now, ToolAuth: ToolDelegated})
 	tok := token(t, s)
 	filter := toolFilter(s, t0.Add(-6*time.Hour))
 	whole := listSignInsPage(t, s, tok, signInsURL(filter))
@@ -297,7 +451,7 @@ func TestSignInsPaging(t *testing.T) {
 
 func TestSignInsRetentionCap(t *testing.T) {
 	clock := newClock(t0)
-	s := startNoThrottle(t, Options{Now: clock.Now})
+	s := startNoThrottle(t, Options{Now: clock.Now, ToolAuth: ToolDelegated})
 	tok := token(t, s)
 	f := toolFilter(s, t0.Add(-60*24*time.Hour)) + " and createdDateTime lt " + t0.Add(-29*24*time.Hour).Format(time.RFC3339)
 	p := listSignInsPage(t, s, tok, signInsURL(f))
