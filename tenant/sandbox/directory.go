@@ -539,3 +539,25 @@ func patchClientApplications(pol *Policy, c *struct {
 		pol.ExcludeServicePrincipals = cloneStrings(*c.ExcludeServicePrincipals)
 	}
 }
+
+// badServicePrincipalRefs checks a clientApplications PATCH: every entry is
+// a service principal object id or ServicePrincipalsInMyTenant.
+func badServicePrincipalRefs(c *struct {
+	IncludeServicePrincipals *[]string `json:"includeServicePrincipals"`
+	ExcludeServicePrincipals *[]string `json:"excludeServicePrincipals"`
+}) string {
+	if c == nil {
+		return ""
+	}
+	for _, list := range []*[]string{c.IncludeServicePrincipals, c.ExcludeServicePrincipals} {
+		if list == nil {
+			continue
+		}
+		for _, v := range *list {
+			if v != "ServicePrincipalsInMyTenant" && !isGUID(v) {
+				return "The service principal '" + v + "' in conditions.clientApplications is not a valid object id; use 'ServicePrincipalsInMyTenant' or a service principal object id."
+			}
+		}
+	}
+	return ""
+}

@@ -267,3 +267,25 @@ func appTargeted(p Policy, app string) bool {
 	}
 	return in(include)
 }
+
+// policyCoversLocked reports whether p covers a sign-in by the same rules
+// as What If, for the sign-in generator: a user's (userID) or a service
+// principal's (spAppID) sign-in to resource with clientApp ("" for a
+// service principal), from country ("" when unknown). The caller holds mu.
+func (s *Server) policyCoversLocked(p Policy, userID, spAppID, resource, clientApp, country string) bool {
+	s.dir.init()
+	who := signInIdentity{userID: userID, guest: s.userTypeLocked(userID) == "Guest"}
+	if spAppID != "" {
+		who = signInIdentity{}
+		for _, sp := range s.dir.sps {
+			if strings.EqualFold(sp.AppID, spAppID) {
+				sp := sp
+				who = signInIdentity{sp: &sp, spInHome: sp.AppOwnerTenantID == "" || strings.EqualFold(sp.AppOwnerTenantID, s.opts.TenantID)}
+			}
+		}
+		if who.sp == nil {
+			return false
+		}
+	}
+	return s.whatIfLocked(p, who, []string{resource}, signInConditions{ClientAppType: clientApp, Country: country}) == ""
+}

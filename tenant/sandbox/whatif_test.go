@@ -202,3 +202,40 @@ func TestServicePrincipalByAppID(t *testing.T) {
 		t.Errorf("unknown app: %d", r.status)
 	}
 }
+
+// TestPatchServicePrincipalExclusion: the scoped fix for an app tool puts
+// its service principal in excludeServicePrincipals; What If then leaves it
+// out, and a malformed id changes nothing.
+func TestPatchServicePrincipalExclusion(t *testing.T) {
+	p := docSPPolicy()
+	p.IncludeLocations = nil
+	s := startNoThrottle(t, Options{Initial: &State{P1: true, Policies: []Policy{p}}})
+	sp := ServicePrincipal{ID: "b2000000-0000-4000-8000-000000000001", AppID: "b2000000-0000-4000-8000-0000000000a1", DisplayName: "Backup"}
+	if err := s.AddServicePrincipal(sp); err != nil {
+		t.Fatal(err)
+	}
+	covers := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.policyCoversLocked(s.state.Policies[0], "", sp.AppID, "00000003-0000-0ff1-ce00-000000000000", "", "")
+	}
+	if !covers() {
+		t.Fatal("the policy does not cover the service principal")
+	}
+	tok := token(t, s)
+	patch := func(ids string) int {
+		body := `{"conditions":{"clientApplications":{"includeServicePrincipals":["ServicePrincipalsInMyTenant"],"excludeServicePrincipals":[` + ids + `]}}}`
+		return call(t, s, http.MethodPatch, "/identity/conditionalAccess/policies/"+p.ID, tok, []byte(body)).status
+	}
+	if st := patch(`"not-a-guid"`); st != http.StatusBadRequest || !covers() {
+		t.Errorf("malformed id: status %d", st)
+	}
+	if st := patch(`"` + sp.ID + `"`); st != http.StatusNoContent || covers() {
+		t.Errorf("exclusion: status %d, covers %v", st, covers())
+	}
+	got := call(t, s, http.MethodGet, "/identity/conditionalAccess/policies/"+p.ID, tok, nil).json(t)
+	ex := got["conditions"].(map[string]any)["clientApplications"].(map[string]any)["excludeServicePrincipals"].([]any)
+	if len(ex) != 1 || ex[0] != sp.ID {
+		t.Errorf("read back %v", ex)
+	}
+}
