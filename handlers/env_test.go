@@ -153,9 +153,41 @@ var (
 
 type envOption func(*handlers.Config, *handlers.TenantConfig)
 
+// tenantSetup is the sandbox tenant an env starts with, and the date its
+// clocks start at. The core's clock is the test's to move; the sandbox and
+// the Graph client run in real time from the same start (moving them with
+// the core's clock would expire their tokens under MSAL's cache).
+type tenantSetup struct {
+	opts  sandbox.Options
+	start time.Time
+}
+
+// delegatedBlockedBySecurityDefaults is the default: a tool signing in as a
+// user with a password, blocked by Security defaults today. The plan is to
+// turn them off for the window.
+func delegatedBlockedBySecurityDefaults() tenantSetup {
+	return tenantSetup{opts: sandbox.Options{ToolAuth: sandbox.ToolDelegated}, start: time.Now()}
+}
+
+// vendorIn2025 is the vendor's legacy tool on 2025-12-01, before SharePoint
+// retired IDCRL: the plan turns Security defaults off and SharePoint legacy
+// auth on, two items.
+func vendorIn2025() tenantSetup {
+	return tenantSetup{opts: sandbox.Options{ToolAuth: sandbox.ToolLegacy}, start: time.Date(2025, 12, 1, 9, 0, 0, 0, time.UTC)}
+}
+
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
-	sb, err := sandbox.Start(sandbox.Options{})
+	return newEnvOn(t, delegatedBlockedBySecurityDefaults(), opts...)
+}
+
+func newEnvOn(t testing.TB, setup tenantSetup, opts ...envOption) *env {
+	t.Helper()
+	ck := &clock{t: setup.start.UTC().Truncate(time.Second)}
+	offset := time.Until(ck.t)
+	tenantNow := func() time.Time { return time.Now().Add(offset) }
+	setup.opts.Now = tenantNow
+	sb, err := sandbox.Start(setup.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,12 +195,11 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	sb.SetCAThrottle(false)
 	cl, err := tenant.New(tenant.Config{
 		TenantID: sandbox.DefaultTenantID, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret,
-		GraphURL: sb.URL(), AuthorityURL: sb.URL(), HTTPClient: sb.Client(), MaxRetries: 1,
+		GraphURL: sb.URL(), AuthorityURL: sb.URL(), HTTPClient: sb.Client(), MaxRetries: 1, Now: tenantNow,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ck := &clock{t: time.Now().UTC().Truncate(time.Second)}
 	st, err := store.Open(filepath.Join(t.TempDir(), "c2bot.db"), store.Options{Now: ck.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -266,8 +297,20 @@ const (
 	pathSP = "/admin/sharepoint/settings"
 )
 
-func blocked(st sandbox.State) bool { return st.SecurityDefaults && !st.LegacyAuth && st.InvitedMatch }
-func opened(st sandbox.State) bool  { return !st.SecurityDefaults && st.LegacyAuth && !st.InvitedMatch }
+// blocked and opened: the default tenant before and during its fix
+// (Security defaults on, then off; SharePoint is not part of that plan).
+func blocked(st sandbox.State) bool { return st.SecurityDefaults && !st.LegacyAuth }
+func opened(st sandbox.State) bool  { return !st.SecurityDefaults && !st.LegacyAuth }
+
+// blocked2025 and opened2025: the vendor's tenant in 2025 before and during
+// its two-item fix (Security defaults off, SharePoint legacy auth on; the
+// invited-account match is never touched).
+func blocked2025(st sandbox.State) bool {
+	return st.SecurityDefaults && !st.LegacyAuth && st.InvitedMatch
+}
+func opened2025(st sandbox.State) bool {
+	return !st.SecurityDefaults && st.LegacyAuth && st.InvitedMatch
+}
 
 // testWriter sends log lines to the test log.
 type testWriter struct{ t testing.TB }

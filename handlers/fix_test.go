@@ -3,9 +3,11 @@ package handlers_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/c2bot/c2bot/handlers"
 	"github.com/c2bot/c2bot/tenant"
+	"github.com/c2bot/c2bot/tenant/sandbox"
 )
 
 // noRequest checks that nothing was requested or written.
@@ -39,35 +41,35 @@ func TestFixOnlyRefusesUnknownKinds(t *testing.T) {
 	}
 }
 
-// TestFixOnlyPicksItems asks for one kind of the plan and gets a card with
-// that item alone.
+// TestFixOnlyPicksItems asks for one kind of a two-item plan (the vendor's
+// tenant in 2025) and gets a card with that item alone.
 func TestFixOnlyPicksItems(t *testing.T) {
-	e := newEnv(t)
+	e := newEnvOn(t, vendorIn2025())
 	e.say(alice, "diagnose")
 	rep := e.chat.lastPost(t).Msg.PlainText()
-	if !strings.Contains(rep, "Temporary fix (needs approval)") {
-		t.Fatalf("the default sandbox has no plan:\n%s", rep)
+	if !strings.Contains(rep, "Security defaults (isEnabled): true → false") || !strings.Contains(rep, "(isLegacyAuthProtocolsEnabled): false → true") {
+		t.Fatalf("the 2025 plan is not Security defaults and SharePoint:\n%s", rep)
 	}
-	card := e.requestFix("--only SECURITY_DEFAULTS --for 1h")
+	card := e.requestFix("--only SHAREPOINT_LEGACY_AUTH --for 1h")
 	text := card.Msg.PlainText()
-	if !strings.Contains(text, "Security defaults (isEnabled): true → false") {
+	if !strings.Contains(text, "(isLegacyAuthProtocolsEnabled): false → true") {
 		t.Fatalf("the card lacks the chosen item:\n%s", text)
 	}
-	for _, other := range []string{"isLegacyAuthProtocolsEnabled", "isRequireAcceptingUserToMatchInvitedUserEnabled", "exclude"} {
+	for _, other := range []string{"Security defaults", "isRequireAcceptingUserToMatchInvitedUserEnabled", "exclude"} {
 		if strings.Contains(text, other) {
 			t.Fatalf("the card holds %s, which --only left out:\n%s", other, text)
 		}
 	}
 	items := e.request("r-1").Items
-	if !strings.Contains(string(items), `"kind":"security_defaults"`) || strings.Count(string(items), `"kind"`) != 1 {
+	if !strings.Contains(string(items), `"kind":"sharepoint_legacy_auth"`) || strings.Count(string(items), `"kind"`) != 1 {
 		t.Fatalf("stored items = %s", items)
 	}
 	e.click(bob, card.Ref, "Approve")
-	if e.sb.State().SecurityDefaults {
-		t.Fatal("security defaults still on after approval")
+	if st := e.sb.State(); !st.LegacyAuth || !st.SecurityDefaults {
+		t.Fatalf("after approval: %+v", st)
 	}
-	if n := e.writes(pathSP); n != 0 {
-		t.Fatalf("SharePoint was written %d times though --only left it out", n)
+	if n := e.writes(pathSD); n != 0 {
+		t.Fatalf("Security defaults were written %d times though --only left them out", n)
 	}
 }
 
@@ -95,41 +97,63 @@ func TestCardShowsPropagation(t *testing.T) {
 	}
 }
 
-// TestFixWhenNothingCanHelp: an old tool version stops the fix. The answer
-// is to update the tool; no request is created and the diagnosis offers no
-// button.
+// TestFixWhenNothingCanHelp: the vendor's legacy tool today, and an old
+// tool version, stop the fix. The answer is to update the tool; no request
+// is created and the diagnosis offers no button.
 func TestFixWhenNothingCanHelp(t *testing.T) {
-	e := newEnv(t, func(_ *handlers.Config, tc *handlers.TenantConfig) {
-		tc.Product, tc.Version = "backup", "2.1"
-	})
-	e.say(alice, "diagnose")
-	diag := e.chat.lastPost(t).Msg
-	if len(diag.Buttons) != 0 {
-		t.Fatalf("the diagnosis offers %+v though the tool must be updated:\n%s", diag.Buttons, diag.PlainText())
+	tests := []struct {
+		name  string
+		setup tenantSetup
+		opt   envOption
+	}{
+		{"the vendor's legacy tool today", tenantSetup{opts: sandbox.Options{ToolAuth: sandbox.ToolLegacy}, start: time.Now()}, nil},
+		{"an old version", delegatedBlockedBySecurityDefaults(), func(_ *handlers.Config, tc *handlers.TenantConfig) {
+			tc.Product, tc.Version = "backup", "2.1"
+		}},
 	}
-	if text := diag.PlainText(); !strings.Contains(text, "No temporary change can help") || !strings.Contains(strings.ToLower(text), "update the tool") {
-		t.Fatalf("diagnosis does not say to update the tool:\n%s", text)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var opts []envOption
+			if tt.opt != nil {
+				opts = append(opts, tt.opt)
+			}
+			e := newEnvOn(t, tt.setup, opts...)
+			e.say(alice, "diagnose")
+			diag := e.chat.lastPost(t).Msg
+			if len(diag.Buttons) != 0 {
+				t.Fatalf("the diagnosis offers %+v though the tool must be updated:\n%s", diag.Buttons, diag.PlainText())
+			}
+			if text := diag.PlainText(); !strings.Contains(text, "No temporary change can help") || !strings.Contains(strings.ToLower(text), "update the tool") {
+				t.Fatalf("diagnosis does not say to update the tool:\n%s", text)
+			}
+			e.say(alice, "fix --for 1h")
+			reply := e.chat.lastPost(t).Msg
+			if !strings.HasPrefix(reply.Title, "No temporary change can help in sandbox") || len(reply.Buttons) != 0 {
+				t.Fatalf("fix answered:\n%s", reply.PlainText())
+			}
+			if text := strings.ToLower(reply.PlainText()); !strings.Contains(text, "update the tool") || !strings.Contains(text, "nothing was requested") {
+				t.Fatalf("fix does not say why:\n%s", reply.PlainText())
+			}
+			// The Request button of an older diagnosis takes the same road.
+			e.say(alice, "fix sandbox")
+			if reply := e.chat.lastPost(t).Msg; !strings.HasPrefix(reply.Title, "No temporary change can help in sandbox") {
+				t.Fatalf("fix sandbox answered:\n%s", reply.PlainText())
+			}
+			e.noRequest()
+		})
 	}
-	e.say(alice, "fix --for 1h")
-	reply := e.chat.lastPost(t).Msg
-	if !strings.HasPrefix(reply.Title, "No temporary change can help in sandbox") || len(reply.Buttons) != 0 {
-		t.Fatalf("fix answered:\n%s", reply.PlainText())
-	}
-	if text := strings.ToLower(reply.PlainText()); !strings.Contains(text, "update the tool") || !strings.Contains(text, "nothing was requested") {
-		t.Fatalf("fix does not say why:\n%s", reply.PlainText())
-	}
-	e.noRequest()
 }
 
 // TestNothingToFix: with nothing blocking, fix says so and creates nothing.
 func TestNothingToFix(t *testing.T) {
-	e := newEnv(t)
-	st := e.sb.State()
+	st := sandbox.DefaultState()
 	st.SecurityDefaults = false
 	for i := range st.Policies {
 		st.Policies[i].State = "disabled"
 	}
-	e.sb.SetState(st)
+	setup := delegatedBlockedBySecurityDefaults()
+	setup.opts.Initial = &st
+	e := newEnvOn(t, setup)
 	e.say(alice, "diagnose")
 	if m := e.chat.lastPost(t).Msg; len(m.Buttons) != 0 {
 		t.Fatalf("a clean tenant's diagnosis has buttons:\n%s", m.PlainText())

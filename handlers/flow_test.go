@@ -17,10 +17,18 @@ func TestDiagnoseShowsBlockersAndFixButton(t *testing.T) {
 	e.say(alice, "diagnose")
 	msg := e.chat.lastPost(t).Msg
 	text := msg.PlainText()
-	for _, want := range []string{"Diagnosis for sandbox", "Security defaults are on", "refuses legacy authentication",
-		"match the invited account", "50076", sandbox.DefaultToolAccount} {
+	for _, want := range []string{"Diagnosis for sandbox", "Security defaults are on", "require MFA", "50076",
+		"explained by: security_defaults", "(delegated)", sandbox.DefaultToolAccount} {
 		if !strings.Contains(text, want) {
 			t.Errorf("diagnosis lacks %q:\n%s", want, text)
+		}
+	}
+	// A delegated tool signs in with modern authentication: SharePoint's
+	// legacy-auth setting and the invited-account match do not block it,
+	// and the plan does not touch them.
+	for _, wrong := range []string{"[blocker] SharePoint", "isLegacyAuthProtocolsEnabled): false → true", "isRequireAcceptingUserToMatchInvitedUserEnabled): true → false"} {
+		if strings.Contains(text, wrong) {
+			t.Errorf("diagnosis holds %q:\n%s", wrong, text)
 		}
 	}
 	if len(msg.Buttons) != 1 || msg.Buttons[0].Label != "Request temporary fix" || msg.Buttons[0].Command != "fix sandbox" {
@@ -39,7 +47,7 @@ func TestApproveAppliesThenRevertsOnTime(t *testing.T) {
 	if !strings.HasPrefix(card.Msg.Title, "Approval needed") {
 		t.Fatalf("card = %s", card.Msg.PlainText())
 	}
-	for _, want := range []string{"true → false", "false → true", "Alice", "8h"} {
+	for _, want := range []string{"Security defaults (isEnabled): true → false", "Alice", "8h"} {
 		if !strings.Contains(card.Msg.PlainText(), want) {
 			t.Errorf("card lacks %q:\n%s", want, card.Msg.PlainText())
 		}
@@ -152,8 +160,8 @@ func TestDoubleApproveAppliesOnce(t *testing.T) {
 	if n := e.writes(pathSD); n != 1 {
 		t.Fatalf("security defaults written %d times, want 1", n)
 	}
-	if n := e.writes(pathSP); n != 2 {
-		t.Fatalf("SharePoint settings written %d times, want 2 (one per setting)", n)
+	if n := e.writes(pathSP); n != 0 {
+		t.Fatalf("SharePoint settings written %d times; they are not part of the plan", n)
 	}
 	if r := e.request("r-1"); r.State != store.Applied {
 		t.Fatalf("state = %s", r.State)
@@ -206,7 +214,7 @@ func TestApproveAfterExpiryIsRefused(t *testing.T) {
 }
 
 func TestDriftIsReportedAndLeftAlone(t *testing.T) {
-	e := newEnv(t)
+	e := newEnvOn(t, vendorIn2025())
 	card := e.requestFix("--for 1h")
 	e.click(bob, card.Ref, "Approve")
 	// During the window an admin turns security defaults back on by hand.
@@ -219,17 +227,19 @@ func TestDriftIsReportedAndLeftAlone(t *testing.T) {
 	if e.writes(pathSD) != sdWrites {
 		t.Fatal("the revert wrote a setting someone else had already changed")
 	}
-	if !blocked(e.sb.State()) {
+	if !blocked2025(e.sb.State()) {
 		t.Fatalf("state = %+v", e.sb.State())
 	}
 	note := e.chat.lastPost(t).Msg.PlainText()
-	if !strings.Contains(note, "changed back outside c2bot") || !strings.Contains(note, "2 setting(s) reverted") {
+	if !strings.Contains(note, "changed back outside c2bot") || !strings.Contains(note, "1 setting(s) reverted") {
 		t.Fatalf("confirmation does not report the drift:\n%s", note)
 	}
 }
 
 func TestFailureHalfwayRollsBack(t *testing.T) {
-	e := newEnv(t)
+	// The vendor's 2025 plan has two items: Security defaults are turned off,
+	// then SharePoint refuses; the first is rolled back.
+	e := newEnvOn(t, vendorIn2025())
 	card := e.requestFix("")
 	e.sb.Fail(sandbox.FailRule{Method: "PATCH", PathPrefix: pathSP, Status: 403, Code: "Authorization_RequestDenied"})
 	e.click(bob, card.Ref, "Approve")
@@ -238,7 +248,7 @@ func TestFailureHalfwayRollsBack(t *testing.T) {
 	if r.State != store.Failed {
 		t.Fatalf("state = %s, want failed", r.State)
 	}
-	if !blocked(e.sb.State()) {
+	if !blocked2025(e.sb.State()) {
 		t.Fatalf("security defaults not rolled back: %+v", e.sb.State())
 	}
 	if n := e.writes(pathSD); n != 2 {
@@ -281,7 +291,7 @@ func TestRevertFailureIsRetriedAndAnnounced(t *testing.T) {
 	if !blocked(e.sb.State()) {
 		t.Fatalf("state = %+v", e.sb.State())
 	}
-	if m := e.chat.message(card.Ref.ID); !strings.HasPrefix(m.Title, "Reverted") || !strings.Contains(m.Text, "3 setting(s) reverted") {
+	if m := e.chat.message(card.Ref.ID); !strings.HasPrefix(m.Title, "Reverted") || !strings.Contains(m.Text, "1 setting(s) reverted") {
 		t.Fatalf("card = %s", m.PlainText())
 	}
 }
@@ -542,15 +552,21 @@ func TestCardGoneIsPostedAgain(t *testing.T) {
 	}
 }
 
+// TestConditionalAccessBlockerGetsTheScopedFix: a delegated tool blocked by
+// an enforced "require MFA for all users" policy gets the scoped exclusion
+// of its account from that policy, not a tenant-wide change.
 func TestConditionalAccessBlockerGetsTheScopedFix(t *testing.T) {
 	e := newEnv(t)
 	st := sandbox.DefaultState()
 	st.SecurityDefaults = false // a tenant on Conditional Access has Security defaults off
+	st.Policies[0].DisplayName = "Require MFA for all users"
 	st.Policies[0].State = "enabled"
+	st.Policies[0].ClientAppTypes = []string{"all"}
+	st.Policies[0].Block = false // grant: mfa
 	e.sb.SetState(st)
 	e.say(alice, "diagnose")
 	diag := e.chat.lastPost(t).Msg.PlainText()
-	if !strings.Contains(diag, "Block legacy authentication") {
+	if !strings.Contains(diag, "Require MFA for all users") || !strings.Contains(diag, "Policy id: "+sandbox.DefaultPolicyID) {
 		t.Fatalf("diagnosis does not name the policy:\n%s", diag)
 	}
 	card := e.requestFix("--for 1h")
