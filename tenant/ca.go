@@ -18,7 +18,7 @@ import (
 //   target resources:  https://learn.microsoft.com/entra/identity/conditional-access/concept-conditional-access-cloud-apps
 //   grant controls:    https://learn.microsoft.com/entra/identity/conditional-access/concept-conditional-access-grant
 //   legacy clients:    https://learn.microsoft.com/entra/identity/conditional-access/block-legacy-authentication
-//   workload identity: https://learn.microsoft.com/entra/workload-id/workload-identity-conditional-access (conditional-access/workload-identity)
+//   workload identity: https://learn.microsoft.com/entra/identity/conditional-access/workload-identity
 //   managed policies:  https://learn.microsoft.com/entra/identity/conditional-access/managed-policies
 //   report-only:       https://learn.microsoft.com/entra/identity/conditional-access/concept-conditional-access-report-only
 

@@ -14,7 +14,7 @@ import (
 
 // startCASandbox starts the sandbox with the directory caCases assume and
 // returns it with a production client pointed at it.
-func startCASandbox(t *testing.T) (*sandbox.Server, *Client) {
+func startCASandbox(t testing.TB) (*sandbox.Server, *Client) {
 	t.Helper()
 	srv, err := sandbox.Start(sandbox.Options{Initial: &sandbox.State{P1: true}})
 	if err != nil {

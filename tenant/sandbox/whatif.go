@@ -26,7 +26,7 @@ import (
 //     (https://learn.microsoft.com/graph/api/resources/serviceprincipalsignin);
 //   - workload-identity policies cover single-tenant service principals
 //     registered in the tenant only
-//     (https://learn.microsoft.com/entra/workload-id/workload-identity-conditional-access).
+//     (https://learn.microsoft.com/entra/identity/conditional-access/workload-identity).
 
 type evaluateRequest struct {
 	SignInIdentity *struct {
