@@ -358,15 +358,17 @@ func capitalize(s string) string {
 
 // noFix says why no change can help a blocked tool.
 func (a *assessment) noFix(versionOld bool) string {
-	way := capitalize(wayOut(a.profile.Product))
+	way := wayOut(a.profile.Product)
 	switch {
 	case versionOld:
-		return fmt.Sprintf("%s %s is too old: no tenant change makes it work. %s.", a.profile.Product, a.profile.Version, way)
+		return fmt.Sprintf("%s %s is too old: no tenant change makes it work; update the tool: %s.", a.profile.Product, a.profile.Version, way)
 	case a.profile.Auth == AuthLegacy && !anyPathOpen(AuthLegacy, a.now):
 		if factState(FactSharePointIDCRL, a.now) == StatePhasingOut {
-			return "The tool signs in with legacy authentication: Exchange Online basic auth is retired (2022-10-01) and SharePoint Online blocks IDCRL by default since 2026-02-16; until 2026-04-30 only PowerShell (Set-SPOTenant -AllowLegacyAuthProtocolsEnabledSetting $true, then -LegacyAuthProtocolsEnabled $true) can re-enable it, which Graph cannot set, and from 2026-05-01 nothing can. " + way + "."
+			return "The tool signs in with legacy authentication: Exchange Online basic auth is retired (2022-10-01) and SharePoint Online blocks IDCRL by default since 2026-02-16; until 2026-04-30 only PowerShell (Set-SPOTenant -AllowLegacyAuthProtocolsEnabledSetting $true, then -LegacyAuthProtocolsEnabled $true) can re-enable it, which Graph cannot set, and from 2026-05-01 nothing can. The answer is to update the tool: " + way + "."
 		}
-		return "The tool signs in with legacy authentication, which Microsoft has retired (Exchange Online basic auth on 2022-10-01, SharePoint Online IDCRL on 2026-05-01): no tenant setting brings it back. " + way + "."
+		return "The tool signs in with legacy authentication, which Microsoft has retired (Exchange Online basic auth on 2022-10-01, SharePoint Online IDCRL on 2026-05-01): no tenant setting brings it back. The answer is to update the tool: " + way + "."
+	case a.profile.Auth == AuthLegacy && factState(FactExchangeBasicAuth, a.now) == StateRetired:
+		return "What still blocks the tool is Exchange Online basic auth, retired on 2022-10-01: no tenant setting brings it back. The answer is to update the tool: " + way + "."
 	}
 	return "No change c2bot can make helps with what blocks the tool; see the findings."
 }

@@ -200,7 +200,7 @@ func TestAssessProfiles(t *testing.T) {
 			}()},
 			check: CheckConditionalAccess, sev: SeverityWarning, title: "Microsoft will switch it on"},
 		{name: "old version stops the fix", auth: AuthDelegated, version: "2.2", sdOn: true,
-			check: CheckVersion, sev: SeverityBlocker, title: "update the tool first", noFix: "Update the backup tool to 2.3"},
+			check: CheckVersion, sev: SeverityBlocker, title: "update the tool first", noFix: "update the tool: update the backup tool to 2.3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

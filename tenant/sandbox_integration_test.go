@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +20,12 @@ func startSandbox(t *testing.T, opts sandbox.Options) (*sandbox.Server, *tenant.
 	if err != nil {
 		t.Fatal(err)
 	}
+	return srv, clientFor(t, srv, opts.Now)
+}
+
+// clientFor is the production client on the sandbox, on the given clock.
+func clientFor(t *testing.T, srv *sandbox.Server, now func() time.Time) *tenant.Client {
+	t.Helper()
 	t.Cleanup(func() { _ = srv.Close() })
 	hc := srv.Client()
 	// Runs before Close: idle keep-alive connections would hold up shutdown.
@@ -29,11 +37,56 @@ func startSandbox(t *testing.T, opts sandbox.Options) (*sandbox.Server, *tenant.
 		GraphURL:     srv.URL(),
 		AuthorityURL: srv.URL(),
 		HTTPClient:   hc,
+		Now:          now,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return srv, c
+	return c
+}
+
+// clock is a fake clock shared by the sandbox and the client.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock(t time.Time) *clock { return &clock{t: t} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// today is the date the tests take for "today".
+var today = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+
+// testPropagation is how long the sandbox takes to apply a change to the
+// tool's sign-ins in these tests (Microsoft documents up to 24 hours; the
+// sandbox's access tokens live an hour on its clock, so tests stay below).
+const testPropagation = 10 * time.Minute
+
+// startScenario starts a named scenario on a fake clock at now.
+func startScenario(t *testing.T, name string, now time.Time) (*sandbox.Server, *tenant.Client, *clock, sandbox.Scenario) {
+	t.Helper()
+	clk := newClock(now)
+	srv, sc, err := sandbox.StartScenario(name, sandbox.Options{Now: clk.Now, Propagation: testPropagation})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetCAThrottle(false)
+	return srv, clientFor(t, srv, clk.Now), clk, sc
+}
+
+func target(sc sandbox.Scenario) tenant.Target {
+	return tenant.Target{Account: sandbox.DefaultToolAccount, Product: sc.Product, Version: sc.Version, AppID: sc.ToolAppID, Since: time.Hour}
 }
 
 func blockers(rep tenant.Report) []string {
@@ -46,34 +99,214 @@ func blockers(rep tenant.Report) []string {
 	return out
 }
 
+func planKinds(items []tenant.Item) []tenant.Kind {
+	var out []tenant.Kind
+	for _, it := range items {
+		out = append(out, it.Kind)
+	}
+	return out
+}
+
+func findingOf(rep tenant.Report, check string) (tenant.Finding, bool) {
+	i := slices.IndexFunc(rep.Findings, func(f tenant.Finding) bool { return f.Check == check })
+	if i < 0 {
+		return tenant.Finding{}, false
+	}
+	return rep.Findings[i], true
+}
+
+// TestSandboxScenarios diagnoses every scenario with the production client,
+// with the tool's profile inferred from its sign-ins, applies the plan,
+// waits for it to propagate, checks the tool's sign-ins now succeed, and
+// restores everything.
+func TestSandboxScenarios(t *testing.T) {
+	tests := []struct {
+		name    string
+		auth    string
+		plan    []tenant.Kind
+		noFix   string
+		blocked bool // still blocked once the plan is applied
+	}{
+		{"vendor-2025", tenant.AuthLegacy, []tenant.Kind{tenant.KindSecurityDefaults, tenant.KindSharePointLegacyAuth}, "", true},
+		{"vendor-today", tenant.AuthLegacy, nil, "update the tool", true},
+		{"mfa-nested-group", tenant.AuthDelegated, []tenant.Kind{tenant.KindCAExcludeUser}, "", false},
+		{"security-defaults", tenant.AuthDelegated, []tenant.Kind{tenant.KindSecurityDefaults}, "", false},
+		{"workload-identity", tenant.AuthApp, []tenant.Kind{tenant.KindCAExcludeServicePrincipal}, "", false},
+		{"conditional-access", tenant.AuthDelegated, []tenant.Kind{tenant.KindCAExcludeUser}, "", false},
+		{"clean", tenant.AuthDelegated, nil, "", false},
+	}
+	if len(tests) != len(sandbox.Scenarios()) {
+		t.Fatalf("%d scenarios tested, %d exist", len(tests), len(sandbox.Scenarios()))
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sc, _ := sandbox.FindScenario(tt.name)
+			now := today
+			if !sc.Date.IsZero() {
+				now = sc.Date
+			}
+			srv, c, clk, sc := startScenario(t, tt.name, now)
+			ctx := context.Background()
+			rep, err := c.Diagnose(ctx, target(sc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Profile.Auth != tt.auth || !rep.Profile.Inferred {
+				t.Errorf("profile %+v, want %s inferred", rep.Profile, tt.auth)
+			}
+			if !slices.Equal(planKinds(rep.Plan), tt.plan) {
+				t.Fatalf("plan %v, want %v (findings %+v)", planKinds(rep.Plan), tt.plan, rep.Findings)
+			}
+			if !strings.Contains(rep.NoFix, tt.noFix) || tt.noFix == "" && rep.NoFix != "" {
+				t.Errorf("no_fix %q, want %q", rep.NoFix, tt.noFix)
+			}
+			if len(rep.Plan) == 0 {
+				if rep.Blocked() != tt.blocked {
+					t.Errorf("blocked %v (%v)", rep.Blocked(), blockers(rep))
+				}
+				return
+			}
+			// The failures name what explains them.
+			for _, g := range rep.SignIns.Failed {
+				if len(g.ExplainedBy) == 0 {
+					t.Errorf("sign-ins failing with %d explained by nothing", g.ErrorCode)
+				}
+			}
+			initial := srv.State()
+			for _, it := range rep.Plan {
+				if it.Propagation != 24*time.Hour {
+					t.Errorf("%s: propagation %s", it.Kind, it.Propagation)
+				}
+				snap, err := c.Snapshot(ctx, it)
+				if err != nil || snap.Before != it.Before {
+					t.Fatalf("snapshot %+v, %v", snap, err)
+				}
+				if err := c.Apply(ctx, it); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.Verify(ctx, it); err != nil {
+					t.Fatal(err)
+				}
+			}
+			clk.Add(2 * testPropagation)
+			after, err := c.Diagnose(ctx, tenant.Target{Account: sandbox.DefaultToolAccount, Product: sc.Product, Version: sc.Version,
+				AppID: sc.ToolAppID, Since: testPropagation / 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(after.Plan) != 0 || after.Blocked() != tt.blocked {
+				t.Errorf("after the change: plan %v, blockers %v", planKinds(after.Plan), blockers(after))
+			}
+			if f, _ := findingOf(after, tenant.CheckSignIns); f.Severity != tenant.SeverityOK || after.SignIns.Total == 0 {
+				t.Errorf("sign-ins after the change: %+v (%+v)", f, after.SignIns)
+			}
+			for _, it := range rep.Plan {
+				res, err := c.Restore(ctx, it)
+				if err != nil || res.Outcome != tenant.Restored {
+					t.Fatalf("restore %s: %+v, %v", it.Kind, res, err)
+				}
+			}
+			if got := srv.State(); got.SecurityDefaults != initial.SecurityDefaults || got.LegacyAuth != initial.LegacyAuth ||
+				len(got.Policies) != len(initial.Policies) || len(got.Policies) > 0 &&
+				(!slices.Equal(got.Policies[0].ExcludeUsers, initial.Policies[0].ExcludeUsers) ||
+					!slices.Equal(got.Policies[0].ExcludeServicePrincipals, initial.Policies[0].ExcludeServicePrincipals)) {
+				t.Errorf("state after restore %+v, want %+v", got, initial)
+			}
+		})
+	}
+}
+
+// TestSandboxVendorTenantOnThreeDates diagnoses the vendor's tenant (a
+// legacy tool; Security defaults on, SharePoint legacy auth off) on three
+// dates and gets Microsoft's three answers (MC1184649):
+//   - 2025-12-01: turning Security defaults off and SharePoint legacy auth
+//     on helps, and the tool's IDCRL sign-ins then succeed;
+//   - 2026-03-01: only the PowerShell switch Graph cannot set can bring IDCRL
+//     back (until 2026-04-30): no plan; with it, the sign-ins succeed;
+//   - 2026-12-01: nothing can: no plan, update the tool; even with every
+//     switch on, no sign-in succeeds.
+func TestSandboxVendorTenantOnThreeDates(t *testing.T) {
+	tests := []struct {
+		now   time.Time
+		plan  []tenant.Kind
+		spFix string
+		noFix string
+		// opened: the tool's sign-ins succeed once the tenant is opened by
+		// every switch, PowerShell's included.
+		opened bool
+	}{
+		{time.Date(2025, 12, 1, 9, 0, 0, 0, time.UTC), []tenant.Kind{tenant.KindSecurityDefaults, tenant.KindSharePointLegacyAuth},
+			"isLegacyAuthProtocolsEnabled to true", "", true},
+		{time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC), nil,
+			"Set-SPOTenant -AllowLegacyAuthProtocolsEnabledSetting $true", "until 2026-04-30 only PowerShell", true},
+		{today, nil, "Update the backup tool", "no tenant setting brings it back", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.now.Format(time.DateOnly), func(t *testing.T) {
+			srv, c, clk, sc := startScenario(t, "vendor-today", tt.now)
+			ctx := context.Background()
+			tg := target(sc)
+			rep, err := c.Diagnose(ctx, tg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(planKinds(rep.Plan), tt.plan) {
+				t.Errorf("plan %v, want %v", planKinds(rep.Plan), tt.plan)
+			}
+			if f, ok := findingOf(rep, tenant.CheckSharePointLegacyAuth); !ok || f.Severity != tenant.SeverityBlocker || !strings.Contains(f.Fix, tt.spFix) {
+				t.Errorf("sharepoint finding %+v", f)
+			}
+			if !strings.Contains(rep.NoFix, tt.noFix) || tt.noFix == "" && rep.NoFix != "" {
+				t.Errorf("no_fix %q, want %q", rep.NoFix, tt.noFix)
+			}
+			if f, ok := findingOf(rep, tenant.CheckSharePointInvitedMatch); !ok || f.Severity != tenant.SeverityInfo {
+				t.Errorf("invited match %+v", f)
+			}
+			// Open everything, PowerShell's switch included (an outside change:
+			// Graph cannot set it).
+			st := srv.State()
+			st.SecurityDefaults, st.LegacyAuth, st.AllowLegacyAuthProtocolsEnabledSetting = false, true, true
+			srv.SetState(st)
+			clk.Add(2 * testPropagation)
+			tg.Since = testPropagation / 2
+			s, err := c.SignIns(ctx, sandbox.DefaultToolAccount, clk.Now().Add(-testPropagation/2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if opened := s.Total > 0 && s.Succeeded == s.Total; opened != tt.opened {
+				t.Errorf("sign-ins with every switch on: %+v, want opened %v", s, tt.opened)
+			}
+		})
+	}
+}
+
 // TestSandboxFixAndRevert drives the production client against the sandbox
-// tenant: diagnose, apply and verify the plan, restore, and the drift cases.
+// tenant: diagnose, apply and verify the plan, restore, and the drift cases,
+// on 2025-12-01, when the vendor's procedure still helped a legacy tool.
 func TestSandboxFixAndRevert(t *testing.T) {
-	srv, c := startSandbox(t, sandbox.Options{})
-	// The Conditional Access throttle is exercised in its own test.
-	srv.SetCAThrottle(false)
+	srv, c, clk, sc := startScenario(t, "vendor-2025", time.Date(2025, 12, 1, 9, 0, 0, 0, time.UTC))
 	ctx := context.Background()
 
-	rep, err := c.Diagnose(ctx, tenant.Target{Account: sandbox.DefaultToolAccount})
+	rep, err := c.Diagnose(ctx, target(sc))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{tenant.CheckSecurityDefaults, tenant.CheckSharePointLegacyAuth, tenant.CheckSharePointInvitedMatch, tenant.CheckSignIns} {
+	for _, want := range []string{tenant.CheckExchangeBasicAuth, tenant.CheckSecurityDefaults, tenant.CheckSharePointLegacyAuth} {
 		if !slices.Contains(blockers(rep), want) {
 			t.Errorf("no %s blocker in %+v", want, rep.Findings)
 		}
 	}
-	if len(rep.SignIns.Failed) == 0 || rep.SignIns.Total == rep.SignIns.Succeeded {
-		t.Errorf("no failed sign-ins: %+v", rep.SignIns)
+	// The invited-account match is information, never planned; the
+	// report-only policy is a warning, not planned.
+	if f, _ := findingOf(rep, tenant.CheckSharePointInvitedMatch); f.Severity != tenant.SeverityInfo {
+		t.Errorf("invited match %+v", f)
 	}
-	if len(rep.Plan) != 3 {
+	if f, _ := findingOf(rep, tenant.CheckConditionalAccess); f.Severity != tenant.SeverityWarning || f.PolicyID != sandbox.DefaultPolicyID ||
+		!strings.Contains(f.Title, "report-only") {
+		t.Errorf("report-only policy %+v", f)
+	}
+	if len(rep.Plan) != 2 {
 		t.Fatalf("plan %+v", rep.Plan)
-	}
-	// The demo's report-only policy is reported, not planned.
-	if !slices.ContainsFunc(rep.Findings, func(f tenant.Finding) bool {
-		return f.Check == tenant.CheckConditionalAccess && f.Severity == tenant.SeverityInfo
-	}) {
-		t.Errorf("report-only policy not reported: %+v", rep.Findings)
 	}
 
 	for _, it := range rep.Plan {
@@ -89,7 +322,7 @@ func TestSandboxFixAndRevert(t *testing.T) {
 		}
 	}
 	st := srv.State()
-	if st.SecurityDefaults || !st.LegacyAuth || st.InvitedMatch {
+	if st.SecurityDefaults || !st.LegacyAuth || !st.InvitedMatch {
 		t.Fatalf("state after apply %+v", st)
 	}
 	for _, r := range srv.Requests() {
@@ -100,12 +333,20 @@ func TestSandboxFixAndRevert(t *testing.T) {
 			t.Errorf("PATCH %s with Content-Encoding %q", r.Path, r.ContentEncoding)
 		}
 	}
-	rep2, err := c.Diagnose(ctx, tenant.Target{Account: sandbox.DefaultToolAccount})
+	clk.Add(2 * testPropagation)
+	tg := target(sc)
+	tg.Since = testPropagation / 2
+	rep2, err := c.Diagnose(ctx, tg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep2.Plan) != 0 {
-		t.Errorf("plan after apply %+v", rep2.Plan)
+	// The IDCRL sign-ins now succeed; Exchange basic auth stays retired.
+	if len(rep2.Plan) != 0 || !slices.Equal(blockers(rep2), []string{tenant.CheckExchangeBasicAuth}) ||
+		rep2.SignIns.Total == 0 || rep2.SignIns.Succeeded != rep2.SignIns.Total || !strings.Contains(rep2.NoFix, "Exchange Online basic auth") {
+		t.Errorf("after apply: plan %+v, blockers %v, sign-ins %+v, no_fix %q", rep2.Plan, blockers(rep2), rep2.SignIns, rep2.NoFix)
+	}
+	if rep2.Profile.Auth != tenant.AuthLegacy || !strings.Contains(rep2.Profile.InferredFrom, "Other clients") {
+		t.Errorf("profile %+v", rep2.Profile)
 	}
 
 	for _, it := range rep.Plan {
@@ -142,30 +383,31 @@ func TestSandboxFixAndRevert(t *testing.T) {
 }
 
 // TestSandboxConditionalAccessExclusion plans, applies and restores the scoped
-// alternative against an enforced policy, then finds it drifted once the
-// policy is gone.
+// alternative against an MFA policy that reaches the delegated tool through
+// a nested group, then finds it drifted once the policy is gone.
 func TestSandboxConditionalAccessExclusion(t *testing.T) {
-	st := sandbox.DefaultState()
-	st.SecurityDefaults = false
-	st.Policies[0].State = "enabled"
-	srv, c := startSandbox(t, sandbox.Options{Initial: &st})
-	srv.SetCAThrottle(false)
+	srv, c, clk, sc := startScenario(t, "mfa-nested-group", today)
 	ctx := context.Background()
 
-	rep, err := c.Diagnose(ctx, tenant.Target{Account: sandbox.DefaultToolAccount})
+	rep, err := c.Diagnose(ctx, target(sc))
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := slices.IndexFunc(rep.Plan, func(it tenant.Item) bool { return it.Kind == tenant.KindCAExcludeUser })
-	if i < 0 {
-		t.Fatalf("no exclusion planned: %+v / %+v", rep.Plan, rep.Findings)
+	if !slices.Equal(planKinds(rep.Plan), []tenant.Kind{tenant.KindCAExcludeUser}) {
+		t.Fatalf("plan %+v / %+v", rep.Plan, rep.Findings)
 	}
-	it := rep.Plan[i]
-	if it.PolicyID != sandbox.DefaultPolicyID || it.UserID != sandbox.DefaultToolAccountID {
+	it := rep.Plan[0]
+	if it.PolicyID != sandbox.MFAPolicyID || it.UserID != sandbox.DefaultToolAccountID {
 		t.Fatalf("item %+v", it)
 	}
-	if slices.ContainsFunc(rep.Plan, func(it tenant.Item) bool { return it.Kind == tenant.KindSecurityDefaults }) {
-		t.Errorf("security defaults planned while off: %+v", rep.Plan)
+	f, _ := findingOf(rep, tenant.CheckConditionalAccess)
+	if f.Severity != tenant.SeverityBlocker || f.PolicyID != sandbox.MFAPolicyID {
+		t.Errorf("finding %+v", f)
+	}
+	// The sign-ins fail with 50076 and name the policy.
+	if len(rep.SignIns.Failed) != 1 || rep.SignIns.Failed[0].ErrorCode != 50076 ||
+		!slices.Equal(rep.SignIns.Failed[0].ExplainedBy, []string{sandbox.MFAPolicyID}) {
+		t.Errorf("failed sign-ins %+v", rep.SignIns.Failed)
 	}
 	if err := c.Apply(ctx, it); err != nil {
 		t.Fatal(err)
@@ -188,6 +430,7 @@ func TestSandboxConditionalAccessExclusion(t *testing.T) {
 	if err := c.Apply(ctx, it); err != nil {
 		t.Fatal(err)
 	}
+	clk.Add(time.Minute)
 	cur := srv.State()
 	cur.Policies = nil
 	srv.SetState(cur)
