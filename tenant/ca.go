@@ -44,6 +44,10 @@ type CAPrincipal struct {
 	// RoleNames maps a template id to the role's name.
 	RoleTemplateIDs []string
 	RoleNames       map[string]string
+	// MembershipError says why the groups and roles could not be read (the
+	// app lacks GroupMember.Read.All); policies that depend on them then
+	// "may apply", naming "groups" or "roles".
+	MembershipError string
 	// ForeignApp: the service principal's application is registered in
 	// another tenant (multitenant or SaaS). Workload-identity policies cover
 	// only single-tenant service principals registered in the tenant.
@@ -419,6 +423,18 @@ func applies(p caPolicy, who CAPrincipal, si CASignIn) (CAApplies, []string, []s
 	if !ok {
 		return CAAppliesNo, nil, reasons
 	}
+	var conds []string
+	if who.MembershipError != "" && who.Kind != CAPrincipalServicePrincipal {
+		if len(p.IncludeGroups)+len(p.ExcludeGroups) > 0 {
+			conds = append(conds, "groups")
+		}
+		if len(p.IncludeRoles)+len(p.ExcludeRoles) > 0 {
+			conds = append(conds, "roles")
+		}
+		if len(conds) > 0 {
+			reasons = append(reasons, "depends on the account's groups or roles, which could not be read: "+who.MembershipError)
+		}
+	}
 	ok, why = applicationMatches(p, si.Application)
 	reasons = append(reasons, why)
 	if !ok {
@@ -440,7 +456,6 @@ func applies(p caPolicy, who CAPrincipal, si CASignIn) (CAApplies, []string, []s
 	// Conditions the sign-in alone does not settle: the network location,
 	// device platform, risk, device and filters depend on where and how the
 	// tool runs (concept-conditional-access-conditions); name them.
-	var conds []string
 	add := func(cond, text string) {
 		conds = append(conds, cond)
 		reasons = append(reasons, "depends on "+text)
@@ -534,6 +549,9 @@ func identityMatches(p caPolicy, who CAPrincipal) (bool, string) {
 	}
 	if r, ok := firstShared(who.RoleTemplateIDs, p.IncludeRoles); ok {
 		return true, "includes role " + named(who.RoleNames, r) + ", which the account holds"
+	}
+	if who.MembershipError != "" && len(p.IncludeGroups)+len(p.IncludeRoles) > 0 {
+		return true, "includes groups or roles the account may belong to"
 	}
 	return false, "does not include the account " + accountName(who)
 }

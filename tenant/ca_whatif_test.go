@@ -297,3 +297,52 @@ func TestWhatIfThrottled(t *testing.T) {
 	// answers above must come from What If either way.
 	t.Logf("%d backoffs", len(slept))
 }
+
+// TestMembershipsRefused: without GroupMember.Read.All the account is
+// still resolved; policies that hang on groups or roles may apply locally,
+// and Entra's What If (which knows the memberships) decides.
+func TestMembershipsRefused(t *testing.T) {
+	srv, c := startCASandbox(t)
+	srv.SetCAThrottle(false)
+	ctx := context.Background()
+	srv.Fail(sandbox.FailRule{Method: http.MethodGet, PathPrefix: "/users/" + caToolID + "/transitiveMemberOf", Status: http.StatusForbidden, Code: "Authorization_RequestDenied"})
+	who, err := c.ResolveUser(ctx, sandbox.DefaultToolAccount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(who.MembershipError, "Authorization_RequestDenied") || len(who.GroupIDs) != 0 {
+		t.Fatalf("principal %+v", who)
+	}
+	cases := caCases()
+	byName := func(name string) sandbox.Policy {
+		for _, cs := range cases {
+			if cs.name == name {
+				return cs.policy
+			}
+		}
+		t.Fatalf("no case %q", name)
+		return sandbox.Policy{}
+	}
+	nested := byName("MFA for a group the account is in through a nested group")
+	excludedGroup := byName("MFA for all users, the account's group excluded")
+	other := byName("MFA for another group")
+	srv.SetState(sandbox.State{P1: true, Policies: []sandbox.Policy{nested, excludedGroup, other}})
+	si := ToolSignIns(AuthDelegated)[:1]
+	want := map[string]CAApplies{nested.ID: CAAppliesYes, excludedGroup.ID: CAAppliesNo, other.ID: CAAppliesNo}
+	ev, err := c.EvaluateConditionalAccess(ctx, who, si)
+	if err != nil || ev.Source != CASourceWhatIf || len(ev.Verdicts) != 3 {
+		t.Fatalf("%+v %v", ev, err)
+	}
+	for _, v := range ev.Verdicts {
+		if v.LocalApplies != CAAppliesMaybe || v.Applies != want[v.PolicyID] {
+			t.Errorf("%s: local %s, merged %s (What If %s), want may_apply then %s", v.PolicyName, v.LocalApplies, v.Applies, v.WhatIfReasons, want[v.PolicyID])
+		}
+	}
+	// Locally alone, they may apply, naming groups.
+	for _, p := range []sandbox.Policy{nested, excludedGroup} {
+		v := EvaluateCAPolicy(toCAPolicy(p), who, si[0])
+		if v.Applies != CAAppliesMaybe || !slices.Contains(v.Conditions, "groups") {
+			t.Errorf("%s: %s %v", p.DisplayName, v.Applies, v.Conditions)
+		}
+	}
+}

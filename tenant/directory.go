@@ -30,6 +30,8 @@ var ErrNotFound = errors.New("not found")
 // GET /users/{id}/transitiveMemberOf (https://learn.microsoft.com/graph/api/user-list-transitivememberof):
 // groups (nested ones included) and directoryRole objects, whose
 // roleTemplateId is what Conditional Access includeRoles/excludeRoles hold.
+// When transitiveMemberOf is refused (403) the principal is returned with
+// MembershipError set.
 func (c *Client) ResolveUser(ctx context.Context, upn string) (CAPrincipal, error) {
 	if strings.TrimSpace(upn) == "" {
 		return CAPrincipal{}, errors.New("resolve user: empty user principal name")
@@ -61,7 +63,14 @@ func (c *Client) ResolveUser(ctx context.Context, upn string) (CAPrincipal, erro
 		return CAPrincipal{}, notFound(err)
 	}
 	if err := c.memberships(ctx, &out); err != nil {
-		return CAPrincipal{}, err
+		var ge *GraphError
+		if !errors.As(err, &ge) || ge.Status != 403 {
+			return CAPrincipal{}, err
+		}
+		// Refused (no GroupMember.Read.All): the verdicts that depend on
+		// groups or roles become "may apply", and What If still knows.
+		out.GroupIDs, out.RoleTemplateIDs = nil, nil
+		out.MembershipError = err.Error()
 	}
 	return out, nil
 }
