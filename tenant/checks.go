@@ -98,9 +98,9 @@ type gathered struct {
 // defaults, SharePoint's settings and the tool's sign-ins concurrently,
 // settles the profile (configured, or inferred from the sign-ins), then
 // evaluates Conditional Access for the tool's account or service principal.
-// A check that cannot run becomes a finding; an error is returned only when
-// nothing could be read at all (bad credentials), and then it wraps
-// ErrAuthentication or a 401 GraphError.
+// A check that cannot run becomes a finding; an error is returned for an
+// Auth that is not a profile, or when nothing could be read at all (bad
+// credentials), and then it wraps ErrAuthentication or a 401 GraphError.
 func (c *Client) Diagnose(ctx context.Context, t Target) (Report, error) {
 	g := gathered{now: c.now(), target: t}
 	since := t.Since
@@ -109,6 +109,11 @@ func (c *Client) Diagnose(ctx context.Context, t Target) (Report, error) {
 	}
 	from := g.now.Add(-since)
 	t.Auth = strings.ToLower(strings.TrimSpace(t.Auth))
+	switch t.Auth {
+	case "", AuthLegacy, AuthDelegated, AuthApp:
+	default:
+		return Report{}, fmt.Errorf("diagnose: tool auth %q: want %s, %s or %s (or nothing, to infer it)", t.Auth, AuthLegacy, AuthDelegated, AuthApp)
+	}
 	g.target = t
 
 	var eg errgroup.Group

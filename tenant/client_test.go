@@ -169,6 +169,18 @@ func TestDiagnoseBlockedTenant(t *testing.T) {
 	f.mu.Unlock()
 }
 
+func TestDiagnoseRefusesUnknownAuth(t *testing.T) {
+	f := newFakeTenant(t)
+	c, _ := f.newClient(t)
+	_, err := c.Diagnose(context.Background(), Target{Account: testAccount, Auth: "basic"})
+	if err == nil || !strings.Contains(err.Error(), `tool auth "basic": want legacy, delegated or app`) {
+		t.Fatalf("err %v", err)
+	}
+	if n := len(f.graphRequests()); n != 0 {
+		t.Errorf("%d Graph requests for a bad target", n)
+	}
+}
+
 func TestDiagnoseWithoutAccount(t *testing.T) {
 	f := newFakeTenant(t)
 	f.policies = append(f.policies, caPolicyJSON("p1", "Block legacy", "enabled",

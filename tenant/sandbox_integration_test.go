@@ -154,6 +154,16 @@ func TestSandboxScenarios(t *testing.T) {
 			if rep.Profile.Auth != tt.auth || !rep.Profile.Inferred {
 				t.Errorf("profile %+v, want %s inferred", rep.Profile, tt.auth)
 			}
+			if tt.auth == tenant.AuthApp {
+				// Service-principal sign-ins come from Graph beta, filtered on
+				// signInEventTypes, with the same token.
+				if !slices.ContainsFunc(srv.Requests(), func(r sandbox.Recorded) bool {
+					return r.Version == "beta" && r.Authorized && strings.HasPrefix(r.Path, "/auditLogs/signIns?") &&
+						strings.Contains(r.Path, "signInEventTypes%2Fany%28t%3A%20t%20eq%20%27servicePrincipal%27%29")
+				}) {
+					t.Errorf("no beta service-principal sign-in read in %+v", srv.Requests())
+				}
+			}
 			if !slices.Equal(planKinds(rep.Plan), tt.plan) {
 				t.Fatalf("plan %v, want %v (findings %+v)", planKinds(rep.Plan), tt.plan, rep.Findings)
 			}

@@ -2,10 +2,15 @@
 // server on loopback (self-signed certificate generated at start) that speaks
 // the Microsoft Graph v1.0 endpoints c2bot uses and the Entra ID OpenID
 // configuration and token endpoints, keeps tenant state, and generates the
-// backup tool's sign-ins: failing while legacy auth is blocked, succeeding
-// once a change has propagated. Knobs add latency, 429s, 5xx and held-open
-// requests for tests. `c2bot demo` points the production Graph client and
-// MSAL at it.
+// backup tool's sign-ins as Microsoft would on the clock's date: a legacy
+// tool's Exchange basic auth never succeeds from 2022-10-01 and its
+// SharePoint IDCRL never from 2026-05-01, whatever is PATCHed; Security
+// defaults and Conditional Access fail the rest with Entra's error codes,
+// until a change has propagated. A delegated or app tool (Options.ToolAuth)
+// signs in with modern auth; an app's sign-ins are service-principal
+// sign-ins on Graph beta. Scenarios (scenarios.go) are ready-made tenants.
+// Knobs add latency, 429s, 5xx and held-open requests for tests.
+// `c2bot demo` points the production Graph client and MSAL at it.
 package sandbox
 
 import (
