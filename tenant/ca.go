@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 )
@@ -160,6 +161,10 @@ type CAVerdict struct {
 	// MicrosoftManaged: a Microsoft-managed policy (Microsoft switches it on
 	// at least 45 days after it appears in report-only).
 	MicrosoftManaged bool
+	// ManagedOnFrom is, for a Microsoft-managed policy still in report-only,
+	// the earliest day Microsoft may turn it on: 45 days after it was
+	// created in the tenant (zero when the creation time is unknown).
+	ManagedOnFrom time.Time
 }
 
 // CAEvaluation is the Conditional Access verdicts for the tool's sign-ins.
@@ -206,9 +211,17 @@ const microsoftManagedPrefix = "Microsoft-managed:"
 // Exchange Online and SharePoint Online are among them).
 var office365Apps = []string{AppExchangeOnline, AppSharePointOnline}
 
+// managedOnAfter is how long Microsoft leaves a Microsoft-managed policy in
+// report-only at least ("Microsoft enables these policies no less than 45
+// days after they're introduced in your tenant if they're left in the
+// Report-only state", managed-policies).
+const managedOnAfter = 45 * 24 * time.Hour
+
 // caPolicyMore is the rest of a policy's conditions and grant, as read from
 // Graph; empty means not configured.
 type caPolicyMore struct {
+	// Created is createdDateTime (zero when Graph gives none).
+	Created time.Time
 	// HasGrant: grantControls is set (a session-only policy has none).
 	HasGrant                    bool
 	GrantOperator               string // "AND" or "OR"
@@ -403,9 +416,16 @@ func EvaluateCAPolicy(p caPolicy, who CAPrincipal, si CASignIn) CAVerdict {
 		v.Reasons = append(v.Reasons, defeatReason(si, v.Controls))
 	}
 	v.Blocks = v.Applies == CAAppliesYes && v.GrantDefeats && p.State == caStateEnabled
+	if v.MicrosoftManaged && v.ReportOnly && !p.Created.IsZero() {
+		v.ManagedOnFrom = p.Created.Add(managedOnAfter).UTC()
+	}
 	switch {
 	case v.ReportOnly && v.MicrosoftManaged && v.GrantDefeats && v.Applies != CAAppliesNo:
-		v.Reasons = append(v.Reasons, "report-only today, but Microsoft-managed: Microsoft turns it on no less than 45 days after it appeared unless an admin sets it to Off")
+		when := "no less than 45 days after it appeared"
+		if !v.ManagedOnFrom.IsZero() {
+			when += " (from " + v.ManagedOnFrom.Format(time.DateOnly) + ")"
+		}
+		v.Reasons = append(v.Reasons, "report-only today, but Microsoft-managed: Microsoft turns it on "+when+" unless an admin sets it to Off")
 	case v.ReportOnly && v.GrantDefeats && v.Applies != CAAppliesNo:
 		v.Reasons = append(v.Reasons, "report-only: it would block, but is not enforced")
 	}

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/c2bot/c2bot/tenant/sandbox"
 )
@@ -361,5 +362,23 @@ func TestCAPolicyShapes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestManagedPolicyOnFrom: a Microsoft-managed report-only policy says
+// from when Microsoft may turn it on (45 days after it was created).
+func TestManagedPolicyOnFrom(t *testing.T) {
+	p := toCAPolicy(caCases()[3].policy)
+	p.Created = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	v := EvaluateCAPolicy(p, caPrincipal("", AuthDelegated), ToolSignIns(AuthDelegated)[0])
+	if !v.MicrosoftManaged || v.Blocks || !v.ManagedOnFrom.Equal(time.Date(2027, 1, 4, 8, 0, 0, 0, time.UTC)) {
+		t.Errorf("%+v", v)
+	}
+	if !slices.ContainsFunc(v.Reasons, func(r string) bool { return strings.Contains(r, "from 2027-01-04") }) {
+		t.Errorf("reasons %q", v.Reasons)
+	}
+	p.State = "enabled"
+	if v := EvaluateCAPolicy(p, caPrincipal("", AuthDelegated), ToolSignIns(AuthDelegated)[0]); !v.ManagedOnFrom.IsZero() || !v.Blocks {
+		t.Errorf("switched on: %+v", v)
 	}
 }

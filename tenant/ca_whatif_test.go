@@ -180,6 +180,9 @@ func TestCAShapesAgreeWithWhatIf(t *testing.T) {
 					if v.LocalApplies != v.Applies {
 						t.Errorf("%s → %s: local %s, What If %s (%s)", auth, appName(v.Application), v.LocalApplies, v.Applies, v.WhatIfReasons)
 					}
+					if cs.managed && v.ManagedOnFrom.IsZero() {
+						t.Errorf("%s: Microsoft-managed without the day it may be switched on", auth)
+					}
 					if v.WhatIfReasons == "" {
 						t.Errorf("%s → %s: no What If answer", auth, appName(v.Application))
 					}

@@ -189,6 +189,9 @@ type caPolicy struct {
 
 func policyFromModel(p models.ConditionalAccessPolicyable) caPolicy {
 	out := caPolicy{ID: deref(p.GetId()), Name: deref(p.GetDisplayName()), TemplateID: deref(p.GetTemplateId())}
+	if t := p.GetCreatedDateTime(); t != nil {
+		out.Created = *t
+	}
 	if s := p.GetState(); s != nil {
 		out.State = s.String()
 	}
