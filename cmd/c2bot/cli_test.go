@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/c2bot/c2bot/tenant/sandbox"
 )
 
 func TestDoctorOnSandbox(t *testing.T) {
@@ -97,17 +99,17 @@ func TestDemoScenarios(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo --help: %v\n%s", err, out)
 	}
-	for _, sc := range scenarios {
-		line := regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(sc.name) + ` +` + regexp.QuoteMeta(sc.desc))
-		if sc.desc == "" || !line.Match(out) {
-			t.Errorf("demo --help does not describe %s on one line:\n%s", sc.name, out)
+	for _, sc := range sandbox.Scenarios() {
+		line := regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(sc.Name) + ` +` + regexp.QuoteMeta(sc.Description))
+		if sc.Description == "" || !line.Match(out) {
+			t.Errorf("demo --help does not describe %s on one line:\n%s", sc.Name, out)
 		}
 	}
 	if !strings.Contains(string(out), defaultScenario+" ") || !strings.Contains(string(out), "(default)") {
 		t.Errorf("demo --help does not name the default scenario:\n%s", out)
 	}
 	for _, name := range []string{"vendor-2025", "vendor-today", "mfa-nested-group", "security-defaults", "workload-identity", "clean"} {
-		if _, ok := findScenario(name); !ok {
+		if _, ok := sandbox.FindScenario(name); !ok {
 			t.Errorf("no scenario %s", name)
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -34,97 +35,75 @@ func demoDefaults() Config {
 
 // defaultScenario is the sandbox tenant `demo` starts with: one where a
 // temporary change still helps today, so the whole flow can be tried.
-const defaultScenario = "security-defaults"
-
-// scenario is a sandbox tenant `demo --scenario` can start with.
-type scenario struct {
-	name, desc string
-	state      func() sandbox.State
-}
-
-// scenarios lists them in the order `demo --help` shows.
-var scenarios = []scenario{
-	{"security-defaults", "Security defaults on, the vendor's case", sandbox.DefaultState},
-	{"conditional-access", "an enforced Conditional Access policy; the fix is the scoped exclusion", func() sandbox.State {
-		st := sandbox.DefaultState()
-		st.SecurityDefaults = false
-		st.Policies[0].State = "enabled"
-		return st
-	}},
-	{"clean", "nothing blocks the tool", func() sandbox.State {
-		st := sandbox.DefaultState()
-		st.SecurityDefaults, st.LegacyAuth, st.InvitedMatch = false, true, false
-		st.Policies[0].State = "disabled"
-		return st
-	}},
-}
-
-// options are the sandbox options that start the scenario's tenant.
-func (sc scenario) options(propagation time.Duration) sandbox.Options {
-	st := sc.state()
-	return sandbox.Options{Propagation: propagation, Initial: &st}
-}
-
-// env is the tool's profile in the scenario, as c2bot settings.
-func (sc scenario) env() map[string]string { return nil }
-
-func findScenario(name string) (scenario, bool) {
-	for _, sc := range scenarios {
-		if sc.name == name {
-			return sc, true
-		}
-	}
-	return scenario{}, false
-}
-
-func scenarioNames() string {
-	names := make([]string, len(scenarios))
-	for i, sc := range scenarios {
-		names[i] = sc.name
-	}
-	return strings.Join(names, ", ")
-}
+const defaultScenario = sandbox.DefaultScenario
 
 // scenarioList is one line per scenario, for --help.
 func scenarioList() string {
 	var b strings.Builder
-	for _, sc := range scenarios {
+	for _, sc := range sandbox.Scenarios() {
 		mark := ""
-		if sc.name == defaultScenario {
+		if sc.Name == defaultScenario {
 			mark = " (default)"
 		}
-		fmt.Fprintf(&b, "  %-20s %s%s\n", sc.name, sc.desc, mark)
+		fmt.Fprintf(&b, "  %-20s %s%s\n", sc.Name, sc.Description, mark)
 	}
 	return b.String()
 }
 
-// startSandbox starts the sandbox tenant in the named scenario and a
-// production Graph client on it.
-func startSandbox(propagation time.Duration, name string, cfg Config) (*sandbox.Server, handlers.TenantConfig, error) {
-	sc, ok := findScenario(name)
-	if !ok {
-		return nil, handlers.TenantConfig{}, usageError{fmt.Sprintf("unknown scenario %q (known: %s)", name, scenarioNames())}
+// scenarioSettings is the scenario's tool as c2bot settings would describe
+// it: its product, version and app id. How it signs in is left for c2bot to
+// infer from its sign-ins, as it would be in a tenant nobody configured.
+func scenarioSettings(sc sandbox.Scenario) map[string]string {
+	out := map[string]string{}
+	for k, v := range map[string]string{"C2_PRODUCT": sc.Product, "C2_VERSION": sc.Version, "C2_TOOL_APP_ID": sc.ToolAppID} {
+		if v != "" {
+			out[k] = v
+		}
 	}
-	srv, err := sandbox.Start(sc.options(propagation))
+	return out
+}
+
+// sandboxRun is a started sandbox tenant, the tenant entry on it, and the
+// clock of the scenario (today's, or one running from the scenario's date).
+type sandboxRun struct {
+	srv    *sandbox.Server
+	tenant handlers.TenantConfig
+	sc     sandbox.Scenario
+	now    func() time.Time
+}
+
+// startSandbox starts the sandbox tenant in the named scenario and a
+// production Graph client on it, on the scenario's clock. Settings given
+// in cfg win over the scenario's description of its tool.
+func startSandbox(propagation time.Duration, name string, cfg Config) (sandboxRun, error) {
+	sc, ok := sandbox.FindScenario(name)
+	if !ok {
+		return sandboxRun{}, usageError{fmt.Sprintf("unknown scenario %q (known: %s)", name, sandbox.ScenarioNames())}
+	}
+	now := sandbox.ClockFrom(sc.Date)
+	srv, sc, err := sandbox.StartScenario(name, sandbox.Options{Propagation: propagation, Now: now})
 	if err != nil {
-		return nil, handlers.TenantConfig{}, fmt.Errorf("sandbox tenant: %w", err)
+		return sandboxRun{}, fmt.Errorf("sandbox tenant: %w", err)
 	}
 	cl, err := tenant.New(tenant.Config{
 		TenantID: sandbox.DefaultTenantID, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret,
-		GraphURL: srv.URL(), AuthorityURL: srv.URL(), HTTPClient: srv.Client(),
+		GraphURL: srv.URL(), AuthorityURL: srv.URL(), HTTPClient: srv.Client(), Now: now,
 	})
 	if err != nil {
 		_ = srv.Close()
-		return nil, handlers.TenantConfig{}, err
+		return sandboxRun{}, err
 	}
-	account := cfg.ToolAccount
-	if account == "" {
-		account = sandbox.DefaultToolAccount
-	}
-	return srv, handlers.TenantConfig{
+	account := cmp.Or(cfg.ToolAccount, sandbox.DefaultToolAccount)
+	tc := handlers.TenantConfig{
 		Name: sandboxTenantName, Client: cl, Approvers: cfg.Approvers, AllowSelfApproval: cfg.AllowSelfApproval,
 		Channels: cfg.Channels, ToolAccount: account,
-	}, nil
+		Product: cmp.Or(cfg.Product, sc.Product), Version: cmp.Or(cfg.Version, sc.Version),
+		ToolAuth: cfg.ToolAuth, ToolAppID: cfg.ToolAppID,
+	}
+	if cfg.ToolAuth == "" || cfg.ToolAuth == authApp {
+		tc.ToolAppID = cmp.Or(cfg.ToolAppID, sc.ToolAppID)
+	}
+	return sandboxRun{srv: srv, tenant: tc, sc: sc, now: now}, nil
 }
 
 // demoHelp is the top of `c2bot demo -h`; the scenarios and flags follow it.
@@ -142,7 +121,7 @@ func cmdDemo(ctx context.Context, argv []string, stdout, stderr io.Writer, geten
 	var scenario string
 	cfg, fs, err := parseConfig("demo", argv, stderr, getenv, demoDefaults(), func(fs *flag.FlagSet) {
 		fs.DurationVar(&propagation, "propagation", 30*time.Second, "how long the sandbox takes before the tool's sign-ins succeed after a change")
-		fs.StringVar(&scenario, "scenario", defaultScenario, "the sandbox tenant to start with: "+scenarioNames())
+		fs.StringVar(&scenario, "scenario", defaultScenario, "the sandbox tenant to start with: "+sandbox.ScenarioNames())
 		fs.Usage = func() {
 			fmt.Fprint(fs.Output(), demoHelp, "\nScenarios (--scenario NAME):\n", scenarioList(), "\nFlags:\n")
 			fs.PrintDefaults()
@@ -158,22 +137,26 @@ func cmdDemo(ctx context.Context, argv []string, stdout, stderr io.Writer, geten
 		return usageError{fmt.Sprintf("demo takes no arguments (got %q)", fs.Arg(0))}
 	}
 	log := newLogger(cfg, stderr)
-	srv, tc, err := startSandbox(propagation, scenario, cfg)
+	sr, err := startSandbox(propagation, scenario, cfg)
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
+	defer sr.srv.Close()
 	ln, err := listen(cfg.Listen)
 	if err != nil {
 		return err
 	}
 	cfg.Listen = ln.Addr().String()
-	a, err := newApp(ctx, cfg, appOptions{tenants: []handlers.TenantConfig{tc}, console: true}, log)
+	a, err := newApp(ctx, cfg, appOptions{tenants: []handlers.TenantConfig{sr.tenant}, console: true, now: sr.now}, log)
 	if err != nil {
 		_ = ln.Close()
 		return err
 	}
-	fmt.Fprintf(stdout, "c2bot demo: the sandbox tenant is at %s\n", srv.URL())
+	fmt.Fprintf(stdout, "c2bot demo: scenario %s — %s\n", sr.sc.Name, sr.sc.Description)
+	if !sr.sc.Date.IsZero() {
+		fmt.Fprintf(stdout, "c2bot demo: the sandbox and c2bot run on a clock that starts at %s\n", sr.sc.Date.UTC().Format(time.RFC3339))
+	}
+	fmt.Fprintf(stdout, "c2bot demo: the sandbox tenant is at %s\n", sr.srv.URL())
 	fmt.Fprintf(stdout, "c2bot demo: open http://%s/ — type /c2 diagnose as Alice, switch to Bob to approve (window %s)\n", ln.Addr(), cfg.DefaultDuration)
 	return a.run(ctx, ln)
 }
@@ -226,7 +209,7 @@ func cmdDiagnose(ctx context.Context, argv []string, stdout, stderr io.Writer, g
 		fs.BoolVar(&asJSON, "json", false, "print the report as JSON (the fields above are a contract)")
 		fs.StringVar(&account, "account", "", "the tool's user principal name (default C2_TOOL_ACCOUNT)")
 		fs.StringVar(&s, "since", "24h", "how far back to read sign-ins")
-		fs.StringVar(&scenario, "scenario", defaultScenario, "with --sandbox, the sandbox tenant to start: "+scenarioNames())
+		fs.StringVar(&scenario, "scenario", defaultScenario, "with --sandbox, the sandbox tenant to start: "+sandbox.ScenarioNames())
 		fs.Usage = func() {
 			fmt.Fprint(fs.Output(), diagnoseHelp, "\nScenarios (--sandbox --scenario NAME):\n", scenarioList(), "\nFlags:\n")
 			fs.PrintDefaults()
@@ -248,12 +231,12 @@ func cmdDiagnose(ctx context.Context, argv []string, stdout, stderr io.Writer, g
 	log := newLogger(cfg, stderr)
 	var tenants []handlers.TenantConfig
 	if useSandbox {
-		srv, tc, err := startSandbox(0, scenario, cfg)
+		sr, err := startSandbox(0, scenario, cfg)
 		if err != nil {
 			return err
 		}
-		defer srv.Close()
-		tenants = []handlers.TenantConfig{tc}
+		defer sr.srv.Close()
+		tenants = []handlers.TenantConfig{sr.tenant}
 	} else if tenants, err = buildTenants(cfg, log); err != nil {
 		return err
 	}

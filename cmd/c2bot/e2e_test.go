@@ -239,11 +239,14 @@ func sandboxEnv(t *testing.T) (*sandbox.Server, map[string]string) {
 // tool's profile as the child's settings.
 func sandboxScenarioEnv(t *testing.T, name string) (*sandbox.Server, map[string]string) {
 	t.Helper()
-	sc, ok := findScenario(name)
+	sc, ok := sandbox.FindScenario(name)
 	if !ok {
 		t.Fatalf("no scenario %q", name)
 	}
-	sb, err := sandbox.Start(sc.options(0))
+	if !sc.Date.IsZero() {
+		t.Fatalf("scenario %s is dated %s; a child c2bot runs on today's clock", name, sc.Date)
+	}
+	sb, _, err := sandbox.StartScenario(name, sandbox.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +274,7 @@ func sandboxScenarioEnv(t *testing.T, name string) (*sandbox.Server, map[string]
 		"C2_DEFAULT_DURATION": "1h",
 		"C2_LOG_LEVEL":        "debug",
 	}
-	for k, v := range sc.env() {
+	for k, v := range scenarioSettings(sc) {
 		env[k] = v
 	}
 	return sb, env
