@@ -675,8 +675,14 @@ func clientName(c string) string {
 //   - A legacy client cannot satisfy any grant control: MFA, compliant or
 //     hybrid-joined device, approved app, app protection, terms of use,
 //     password change, authentication strength all block it like Block
-//     (block-legacy-authentication: legacy authentication "can't" do MFA or
-//     pass device state).
+//     (concept-conditional-access-conditions, "Exchange ActiveSync clients":
+//     "In the case that Multifactor authentication, Terms of use, or custom
+//     controls are required, affected users are blocked, because basic
+//     authentication doesn't support these controls"; block-legacy-
+//     authentication: "legacy authentication clients don't support sending
+//     MFA, device compliance, or join state information", and "You can
+//     select all available grant controls for the Other clients condition;
+//     however, the end-user experience is always the same - blocked access").
 //   - A delegated tool signing in non-interactively with a password cannot
 //     answer MFA or an authentication strength, accept terms of use, change a
 //     password, present a device identity (compliant or hybrid joined) or be
