@@ -683,10 +683,14 @@ func clientName(c string) string {
 //     MFA, device compliance, or join state information", and "You can
 //     select all available grant controls for the Other clients condition;
 //     however, the end-user experience is always the same - blocked access").
-//   - A delegated tool signing in non-interactively with a password cannot
-//     answer MFA or an authentication strength, accept terms of use, change a
-//     password, present a device identity (compliant or hybrid joined) or be
-//     an approved/app-protected Microsoft client app.
+//   - A delegated tool signing in non-interactively with a password (the
+//     resource owner password credentials grant) cannot answer MFA or an
+//     authentication strength ("If users need to use multifactor
+//     authentication (MFA) to log in to the application, they will be
+//     blocked instead", https://learn.microsoft.com/entra/identity-platform/v2-oauth-ropc),
+//     nor accept terms of use, change a password, present a device identity
+//     (compliant or hybrid joined) or be an approved/app-protected Microsoft
+//     client app.
 //   - A service principal cannot perform MFA; Block is the only grant a
 //     workload-identity policy offers (workload-identity).
 //
