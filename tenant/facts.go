@@ -71,11 +71,15 @@ const (
 const (
 	SourceExchangeBasicAuth = "https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/deprecation-of-basic-authentication-exchange-online"
 	SourceSharePointIDCRL   = "https://devblogs.microsoft.com/microsoft365dev/migrating-from-idcrl-authentication-to-modern-authentication-in-sharepoint/ (Microsoft 365 message center MC1184649)"
-	SourceSetSPOTenant      = "https://learn.microsoft.com/powershell/module/sharepoint-online/set-spotenant"
-	SourceSecurityDefaults  = "https://learn.microsoft.com/entra/fundamentals/security-defaults"
-	SourceCALegacy          = "https://learn.microsoft.com/entra/identity/conditional-access/block-legacy-authentication"
-	SourceCAManaged         = "https://learn.microsoft.com/entra/identity/conditional-access/managed-policies"
-	SourceErrorCodes        = "https://learn.microsoft.com/entra/identity-platform/reference-error-codes"
+	// SourceSetSPOTenant documents RequireAcceptingAccountMatchInvitedAccount
+	// and LegacyAuthProtocolsEnabled; Microsoft365DSC's SPOTenantSettings
+	// resource marks the former "DEPRECATED" as well
+	// (https://www.powershellgallery.com/packages/Microsoft365DSC, MSFT_SPOTenantSettings.schema.mof).
+	SourceSetSPOTenant     = "https://learn.microsoft.com/powershell/module/sharepoint-online/set-spotenant"
+	SourceSecurityDefaults = "https://learn.microsoft.com/entra/fundamentals/security-defaults"
+	SourceCALegacy         = "https://learn.microsoft.com/entra/identity/conditional-access/block-legacy-authentication"
+	SourceCAManaged        = "https://learn.microsoft.com/entra/identity/conditional-access/managed-policies"
+	SourceErrorCodes       = "https://learn.microsoft.com/entra/identity-platform/reference-error-codes"
 )
 
 // PlatformFact is one of Microsoft's changes as it stands on a given date.
