@@ -150,10 +150,11 @@ func (c *Client) Diagnose(ctx context.Context, t Target) (Report, error) {
 		g.principal = &who
 		ev, err := c.EvaluateConditionalAccess(ctx, who, g.signIns)
 		g.ca, g.caErr = &ev, err
-	case g.principalErr == nil:
-		// No account or app id: evaluate locally for any member user, so a
-		// policy that covers everyone is still reported (without a plan
-		// item: there is nobody to exclude).
+	case g.principalErr == nil && g.profile.Auth != AuthApp:
+		// No account: evaluate locally for any member user, so a policy that
+		// covers everyone is still reported (without a plan item: there is
+		// nobody to exclude). An app tool without an app id is not
+		// evaluated: no user policy is about it.
 		ev, err := c.evaluateAnyMember(ctx, g.signIns)
 		g.ca, g.caErr = &ev, err
 	}

@@ -199,6 +199,15 @@ func TestDiagnoseWithoutAccount(t *testing.T) {
 	if rep.Profile.Auth != AuthLegacy || !strings.Contains(rep.Profile.InferredFrom, "assumed legacy") {
 		t.Errorf("profile %+v", rep.Profile)
 	}
+	// An app tool without its app id: user policies are not about it.
+	app, err := c.Diagnose(context.Background(), Target{Auth: AuthApp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := app.Findings[slices.IndexFunc(app.Findings, func(f Finding) bool { return f.Check == CheckConditionalAccess })]; f.Severity != SeverityInfo ||
+		!strings.Contains(f.Title, "Conditional Access not evaluated") || len(app.Plan) != 0 {
+		t.Errorf("app tool without app id: %+v, plan %+v", f, app.Plan)
+	}
 	var sawCA, sawSignIns bool
 	for _, fd := range rep.Findings {
 		if fd.Check == CheckConditionalAccess && fd.Severity == SeverityBlocker {
