@@ -349,3 +349,43 @@ func TestMembershipsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestMergeWhatIf: Entra's answer decides Applies; a condition What If
+// could not judge keeps the local may_apply, or the local not_applies when
+// the local evaluation found a condition that rules the policy out.
+func TestMergeWhatIf(t *testing.T) {
+	p := toCAPolicy(caCases()[4].policy) // MFA for all users, enabled
+	for _, tc := range []struct {
+		local   CAApplies
+		whatIf  whatIfAnswer
+		want    CAApplies
+		blocks  bool
+		differs bool
+	}{
+		{CAAppliesYes, whatIfAnswer{applies: CAAppliesYes, reasons: "notSet"}, CAAppliesYes, true, false},
+		{CAAppliesYes, whatIfAnswer{applies: CAAppliesNo, reasons: "users"}, CAAppliesNo, false, true},
+		{CAAppliesNo, whatIfAnswer{applies: CAAppliesYes, reasons: "notSet"}, CAAppliesYes, true, true},
+		{CAAppliesMaybe, whatIfAnswer{applies: CAAppliesMaybe, reasons: "location"}, CAAppliesMaybe, false, false},
+		{CAAppliesYes, whatIfAnswer{applies: CAAppliesMaybe, reasons: "signInRisk"}, CAAppliesMaybe, false, true},
+		{CAAppliesNo, whatIfAnswer{applies: CAAppliesMaybe, reasons: "location"}, CAAppliesNo, false, false},
+		{CAAppliesMaybe, whatIfAnswer{applies: CAAppliesYes, reasons: "notSet"}, CAAppliesYes, true, true},
+	} {
+		v := EvaluateCAPolicy(p, caPrincipal("", AuthDelegated), ToolSignIns(AuthDelegated)[0])
+		v.Applies, v.LocalApplies = tc.local, tc.local
+		n := len(v.Reasons)
+		mergeWhatIf(&v, p, tc.whatIf)
+		differs := len(v.Reasons) > n && strings.Contains(v.Reasons[len(v.Reasons)-1], "What If decides")
+		if v.Applies != tc.want || v.Blocks != tc.blocks || differs != tc.differs || v.LocalApplies != tc.local {
+			t.Errorf("local %s, What If %+v: got %s blocks %v differs %v, want %s %v %v", tc.local, tc.whatIf, v.Applies, v.Blocks, differs, tc.want, tc.blocks, tc.differs)
+		}
+		if v.Applies == CAAppliesMaybe && tc.whatIf.reasons == "signInRisk" && !slices.Contains(v.Conditions, "signInRisk") {
+			t.Errorf("What If's condition not named: %v", v.Conditions)
+		}
+	}
+	if got := undecided("location,signInRisk"); !slices.Equal(got, []string{"locations", "signInRisk"}) {
+		t.Errorf("undecided %v", got)
+	}
+	if got := undecided("users,location"); got != nil {
+		t.Errorf("undecided %v", got)
+	}
+}
