@@ -198,9 +198,10 @@ func TestSandboxScenarios(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			clk.Add(2 * testPropagation)
+			// Past propagation, two attempts: one to each service.
+			clk.Add(4 * testPropagation)
 			after, err := c.Diagnose(ctx, tenant.Target{Account: sandbox.DefaultToolAccount, Product: sc.Product, Version: sc.Version,
-				AppID: sc.ToolAppID, Since: testPropagation / 2})
+				AppID: sc.ToolAppID, Since: 3 * testPropagation})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -255,8 +256,7 @@ func TestSandboxVendorTenantOnThreeDates(t *testing.T) {
 		t.Run(tt.now.Format(time.DateOnly), func(t *testing.T) {
 			srv, c, clk, sc := startScenario(t, "vendor-today", tt.now)
 			ctx := context.Background()
-			tg := target(sc)
-			rep, err := c.Diagnose(ctx, tg)
+			rep, err := c.Diagnose(ctx, target(sc))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -277,9 +277,9 @@ func TestSandboxVendorTenantOnThreeDates(t *testing.T) {
 			st := srv.State()
 			st.SecurityDefaults, st.LegacyAuth, st.AllowLegacyAuthProtocolsEnabledSetting = false, true, true
 			srv.SetState(st)
-			clk.Add(2 * testPropagation)
-			tg.Since = testPropagation / 2
-			s, err := c.SignIns(ctx, sandbox.DefaultToolAccount, clk.Now().Add(-testPropagation/2))
+			// Past propagation, two attempts: one to each service.
+			clk.Add(4 * testPropagation)
+			s, err := c.SignIns(ctx, sandbox.DefaultToolAccount, clk.Now().Add(-3*testPropagation))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -343,9 +343,9 @@ func TestSandboxFixAndRevert(t *testing.T) {
 			t.Errorf("PATCH %s with Content-Encoding %q", r.Path, r.ContentEncoding)
 		}
 	}
-	clk.Add(2 * testPropagation)
+	clk.Add(4 * testPropagation)
 	tg := target(sc)
-	tg.Since = testPropagation / 2
+	tg.Since = 3 * testPropagation
 	rep2, err := c.Diagnose(ctx, tg)
 	if err != nil {
 		t.Fatal(err)

@@ -514,3 +514,39 @@ func TestLatencyDelaysAnswers(t *testing.T) {
 		t.Fatalf("after latency reset: %d", r.status)
 	}
 }
+
+// TestPowerShellSwitchNotInGraph: SharePoint's AllowLegacyAuthProtocolsEnabledSetting
+// is a Set-SPOTenant parameter only (MC1184649); Graph's sharepointSettings
+// has no such property, so a PATCH naming it is refused and changes nothing,
+// and isLegacyAuthProtocolsEnabled alone does not bring IDCRL back on
+// 2026-03-01.
+func TestPowerShellSwitchNotInGraph(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	clock := newClock(now)
+	initial := DefaultState()
+	initial.SecurityDefaults, initial.Policies = false, nil
+	s := startNoThrottle(t, Options{Now: clock.Now, Initial: &initial})
+	tok := token(t, s)
+	r := call(t, s, "PATCH", "/admin/sharepoint/settings", tok, []byte(`{"allowLegacyAuthProtocolsEnabledSetting":true,"isLegacyAuthProtocolsEnabled":true}`))
+	if r.status != 400 || !strings.Contains(string(r.body), "allowLegacyAuthProtocolsEnabledSetting") {
+		t.Fatalf("PATCH with the PowerShell switch: %d %s", r.status, r.body)
+	}
+	if st := s.State(); st.LegacyAuth || st.AllowLegacyAuthProtocolsEnabledSetting {
+		t.Fatalf("state changed: %+v", st)
+	}
+	if r := call(t, s, "PATCH", "/admin/sharepoint/settings", tok, []byte(`{"isLegacyAuthProtocolsEnabled":true}`)); r.status != 200 {
+		t.Fatalf("PATCH isLegacyAuthProtocolsEnabled: %d", r.status)
+	}
+	clock.Add(time.Hour)
+	if got := toolCodes(t, s, clock.Now()); len(got) != 0 {
+		t.Errorf("IDCRL sign-ins with Graph's setting alone: %v", got)
+	}
+	// The admin runs Set-SPOTenant -AllowLegacyAuthProtocolsEnabledSetting $true.
+	st := s.State()
+	st.AllowLegacyAuthProtocolsEnabledSetting = true
+	s.SetState(st)
+	clock.Add(time.Hour)
+	if got := toolCodes(t, s, clock.Now()); got["Other clients"][0] != 2 {
+		t.Errorf("IDCRL sign-ins with both switches: %v", got)
+	}
+}
