@@ -153,41 +153,32 @@ var (
 
 type envOption func(*handlers.Config, *handlers.TenantConfig)
 
-// tenantSetup is the sandbox tenant an env starts with, and the date its
-// clocks start at. The core's clock is the test's to move; the sandbox and
-// the Graph client run in real time from the same start (moving them with
-// the core's clock would expire their tokens under MSAL's cache).
-type tenantSetup struct {
-	opts  sandbox.Options
-	start time.Time
-}
-
-// delegatedBlockedBySecurityDefaults is the default: a tool signing in as a
-// user with a password, blocked by Security defaults today. The plan is to
-// turn them off for the window.
-func delegatedBlockedBySecurityDefaults() tenantSetup {
-	return tenantSetup{opts: sandbox.Options{ToolAuth: sandbox.ToolDelegated}, start: time.Now()}
-}
-
-// vendorIn2025 is the vendor's legacy tool on 2025-12-01, before SharePoint
-// retired IDCRL: the plan turns Security defaults off and SharePoint legacy
-// auth on, two items.
-func vendorIn2025() tenantSetup {
-	return tenantSetup{opts: sandbox.Options{ToolAuth: sandbox.ToolLegacy}, start: time.Date(2025, 12, 1, 9, 0, 0, 0, time.UTC)}
-}
-
+// newEnv is an env on the default scenario: a delegated tool blocked by
+// Security defaults today; the plan turns them off for the window.
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
-	return newEnvOn(t, delegatedBlockedBySecurityDefaults(), opts...)
+	return newEnvOn(t, sandbox.DefaultScenario, opts...)
 }
 
-func newEnvOn(t testing.TB, setup tenantSetup, opts ...envOption) *env {
+// newEnvOn is an env on the named sandbox scenario, its tool described to
+// the core as the scenario describes it, and every clock at the scenario's
+// date. The core's clock is the test's to move; the sandbox and the Graph
+// client run in real time from the same start (moving them with the core's
+// clock would expire their tokens under MSAL's cache).
+func newEnvOn(t testing.TB, scenario string, opts ...envOption) *env {
 	t.Helper()
-	ck := &clock{t: setup.start.UTC().Truncate(time.Second)}
+	sc, ok := sandbox.FindScenario(scenario)
+	if !ok {
+		t.Fatalf("no scenario %q", scenario)
+	}
+	start := sc.Date
+	if start.IsZero() {
+		start = time.Now()
+	}
+	ck := &clock{t: start.UTC().Truncate(time.Second)}
 	offset := time.Until(ck.t)
 	tenantNow := func() time.Time { return time.Now().Add(offset) }
-	setup.opts.Now = tenantNow
-	sb, err := sandbox.Start(setup.opts)
+	sb, sc, err := sandbox.StartScenario(scenario, sandbox.Options{Now: tenantNow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +197,8 @@ func newEnvOn(t testing.TB, setup tenantSetup, opts ...envOption) *env {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	ch := newChat()
-	tc := handlers.TenantConfig{Name: "sandbox", Client: cl, Approvers: []string{"bob", "carol"}, ToolAccount: sandbox.DefaultToolAccount}
+	tc := handlers.TenantConfig{Name: "sandbox", Client: cl, Approvers: []string{"bob", "carol"}, ToolAccount: sandbox.DefaultToolAccount,
+		Product: sc.Product, Version: sc.Version, ToolAppID: sc.ToolAppID}
 	cfg := handlers.Config{Senders: []bot.Sender{ch}, Store: st, Now: ck.Now, RetryBase: time.Minute, RetryMax: 10 * time.Minute,
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if _, bench := t.(*testing.B); bench {
@@ -302,7 +294,7 @@ const (
 func blocked(st sandbox.State) bool { return st.SecurityDefaults && !st.LegacyAuth }
 func opened(st sandbox.State) bool  { return !st.SecurityDefaults && !st.LegacyAuth }
 
-// blocked2025 and opened2025: the vendor's tenant in 2025 before and during
+// blocked2025 and opened2025: the vendor's tenant in 2025 (vendor-2025) before and during
 // its two-item fix (Security defaults off, SharePoint legacy auth on; the
 // invited-account match is never touched).
 func blocked2025(st sandbox.State) bool {

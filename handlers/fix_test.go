@@ -3,7 +3,6 @@ package handlers_test
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/c2bot/c2bot/handlers"
 	"github.com/c2bot/c2bot/tenant"
@@ -44,7 +43,7 @@ func TestFixOnlyRefusesUnknownKinds(t *testing.T) {
 // TestFixOnlyPicksItems asks for one kind of a two-item plan (the vendor's
 // tenant in 2025) and gets a card with that item alone.
 func TestFixOnlyPicksItems(t *testing.T) {
-	e := newEnvOn(t, vendorIn2025())
+	e := newEnvOn(t, "vendor-2025")
 	e.say(alice, "diagnose")
 	rep := e.chat.lastPost(t).Msg.PlainText()
 	if !strings.Contains(rep, "Security defaults (isEnabled): true → false") || !strings.Contains(rep, "(isLegacyAuthProtocolsEnabled): false → true") {
@@ -102,12 +101,12 @@ func TestCardShowsPropagation(t *testing.T) {
 // is created and the diagnosis offers no button.
 func TestFixWhenNothingCanHelp(t *testing.T) {
 	tests := []struct {
-		name  string
-		setup tenantSetup
-		opt   envOption
+		name     string
+		scenario string
+		opt      envOption
 	}{
-		{"the vendor's legacy tool today", tenantSetup{opts: sandbox.Options{ToolAuth: sandbox.ToolLegacy}, start: time.Now()}, nil},
-		{"an old version", delegatedBlockedBySecurityDefaults(), func(_ *handlers.Config, tc *handlers.TenantConfig) {
+		{"the vendor's legacy tool today", "vendor-today", nil},
+		{"an old version", sandbox.DefaultScenario, func(_ *handlers.Config, tc *handlers.TenantConfig) {
 			tc.Product, tc.Version = "backup", "2.1"
 		}},
 	}
@@ -117,7 +116,7 @@ func TestFixWhenNothingCanHelp(t *testing.T) {
 			if tt.opt != nil {
 				opts = append(opts, tt.opt)
 			}
-			e := newEnvOn(t, tt.setup, opts...)
+			e := newEnvOn(t, tt.scenario, opts...)
 			e.say(alice, "diagnose")
 			diag := e.chat.lastPost(t).Msg
 			if len(diag.Buttons) != 0 {
@@ -146,14 +145,7 @@ func TestFixWhenNothingCanHelp(t *testing.T) {
 
 // TestNothingToFix: with nothing blocking, fix says so and creates nothing.
 func TestNothingToFix(t *testing.T) {
-	st := sandbox.DefaultState()
-	st.SecurityDefaults = false
-	for i := range st.Policies {
-		st.Policies[i].State = "disabled"
-	}
-	setup := delegatedBlockedBySecurityDefaults()
-	setup.opts.Initial = &st
-	e := newEnvOn(t, setup)
+	e := newEnvOn(t, "clean")
 	e.say(alice, "diagnose")
 	if m := e.chat.lastPost(t).Msg; len(m.Buttons) != 0 {
 		t.Fatalf("a clean tenant's diagnosis has buttons:\n%s", m.PlainText())

@@ -214,7 +214,7 @@ func TestApproveAfterExpiryIsRefused(t *testing.T) {
 }
 
 func TestDriftIsReportedAndLeftAlone(t *testing.T) {
-	e := newEnvOn(t, vendorIn2025())
+	e := newEnvOn(t, "vendor-2025")
 	card := e.requestFix("--for 1h")
 	e.click(bob, card.Ref, "Approve")
 	// During the window an admin turns security defaults back on by hand.
@@ -239,7 +239,7 @@ func TestDriftIsReportedAndLeftAlone(t *testing.T) {
 func TestFailureHalfwayRollsBack(t *testing.T) {
 	// The vendor's 2025 plan has two items: Security defaults are turned off,
 	// then SharePoint refuses; the first is rolled back.
-	e := newEnvOn(t, vendorIn2025())
+	e := newEnvOn(t, "vendor-2025")
 	card := e.requestFix("")
 	e.sb.Fail(sandbox.FailRule{Method: "PATCH", PathPrefix: pathSP, Status: 403, Code: "Authorization_RequestDenied"})
 	e.click(bob, card.Ref, "Approve")
@@ -553,20 +553,14 @@ func TestCardGoneIsPostedAgain(t *testing.T) {
 }
 
 // TestConditionalAccessBlockerGetsTheScopedFix: a delegated tool blocked by
-// an enforced "require MFA for all users" policy gets the scoped exclusion
-// of its account from that policy, not a tenant-wide change.
+// an enforced MFA policy that reaches its account through a nested group
+// (mfa-nested-group) gets the scoped exclusion of its account from that
+// policy, not a tenant-wide change.
 func TestConditionalAccessBlockerGetsTheScopedFix(t *testing.T) {
-	e := newEnv(t)
-	st := sandbox.DefaultState()
-	st.SecurityDefaults = false // a tenant on Conditional Access has Security defaults off
-	st.Policies[0].DisplayName = "Require MFA for all users"
-	st.Policies[0].State = "enabled"
-	st.Policies[0].ClientAppTypes = []string{"all"}
-	st.Policies[0].Block = false // grant: mfa
-	e.sb.SetState(st)
+	e := newEnvOn(t, "mfa-nested-group")
 	e.say(alice, "diagnose")
 	diag := e.chat.lastPost(t).Msg.PlainText()
-	if !strings.Contains(diag, "Require MFA for all users") || !strings.Contains(diag, "Policy id: "+sandbox.DefaultPolicyID) {
+	if !strings.Contains(diag, "Require MFA for backup operators") || !strings.Contains(diag, "Policy id: "+sandbox.MFAPolicyID) {
 		t.Fatalf("diagnosis does not name the policy:\n%s", diag)
 	}
 	card := e.requestFix("--for 1h")
@@ -576,7 +570,7 @@ func TestConditionalAccessBlockerGetsTheScopedFix(t *testing.T) {
 	}
 	e.click(bob, card.Ref, "Approve")
 	pol := e.sb.State().Policies[0]
-	if len(pol.ExcludeUsers) != 1 || pol.ExcludeUsers[0] != sandbox.DefaultToolAccountID || pol.State != "enabled" {
+	if pol.ID != sandbox.MFAPolicyID || len(pol.ExcludeUsers) != 1 || pol.ExcludeUsers[0] != sandbox.DefaultToolAccountID || pol.State != "enabled" {
 		t.Fatalf("policy after apply = %+v", pol)
 	}
 	if e.sb.State().SecurityDefaults {
