@@ -17,25 +17,32 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/ca
 func TestRenderCardGolden(t *testing.T) {
 	tests := map[string]bot.Message{
 		"diagnose": {
-			Title: "Diagnosis for contoso",
-			Text:  "2 blockers found for backup@contoso.com.",
+			Title: "Diagnosis for contoso: 2 blocker(s)",
+			Text:  "No temporary change can help: the tool signs in with legacy authentication, which Microsoft has retired. The answer is to update the tool.",
 			Sections: []bot.Section{
-				{Title: "Security defaults", Severity: bot.SeverityBlocker, Text: "Enabled: basic auth is blocked for every user.",
+				{Title: "The tool", Facts: []bot.Fact{{Name: "Signs in with", Value: "legacy authentication (basic auth / IDCRL) — configured"}}},
+				{Title: "Sign-in paths today", Facts: []bot.Fact{
+					{Name: "Exchange Online basic authentication", Value: "retired since 2022-10-01 · https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/deprecation-of-basic-authentication-exchange-online"},
+				}},
+				{Title: "Exchange Online basic authentication was retired on 2022-10-01: no tenant setting can bring the tool's Exchange sign-ins back", Severity: bot.SeverityBlocker,
+					Text: "Fix: Update the backup tool to 2.3 or later and connect it with its own app registration"},
+				{Title: "Security defaults are on and block legacy authentication (error 530035); turning them off cannot help", Severity: bot.SeverityInfo,
 					Facts: []bot.Fact{{Name: "isEnabled", Value: "true"}}},
-				{Title: "SharePoint legacy auth", Severity: bot.SeverityWarning, Facts: []bot.Fact{{Name: "isLegacyAuthProtocolsEnabled", Value: "false"}}},
-				{Title: "Exchange Online", Severity: bot.SeverityOK, Text: "No Conditional Access policy blocks legacy auth."},
-				{Title: "Sign-ins", Severity: bot.SeverityInfo, Text: "cannot read sign-ins: needs Entra ID P1"},
+				{Title: "Sign-ins", Severity: bot.SeverityWarning, Text: "cannot read sign-ins: needs Entra ID P1"},
 			},
-			Buttons: []bot.Button{{Label: "Request temporary fix", Command: "fix contoso", Style: bot.StylePrimary}},
-			Footer:  "Changes can take up to 12 hours to take effect.",
+			Footer: "Checked 2026-12-01 09:00:00 UTC · tenant 11111111-2222-3333-4444-555555555555",
 		},
 		"approval": {
 			Title: "Approval needed: r-42",
 			Text:  "Alex Wilber asks to change contoso for 8h.\nReason: nightly backup",
-			Sections: []bot.Section{{Title: "Changes", Facts: []bot.Fact{
-				{Name: "Security defaults", Value: "enabled → disabled"},
-				{Name: "Reverts at", Value: "2026-11-25 16:00 UTC"},
-			}}},
+			Sections: []bot.Section{
+				{Title: "Changes", Facts: []bot.Fact{
+					{Name: "Entra ID Security defaults (isEnabled)", Value: "true → false (takes up to 24 hours)"},
+					{Name: "Reverts at", Value: "2026-12-01 16:00 UTC"},
+				}},
+				{Title: "Shorter than the propagation time", Severity: bot.SeverityWarning,
+					Text: "The 8h window is shorter than the up to 24 hours Microsoft documents for Entra ID Security defaults (isEnabled) to take effect."},
+			},
 			Buttons: []bot.Button{
 				{Label: "Approve", Command: "approve r-42", Style: bot.StylePrimary},
 				{Label: "Deny", Command: "deny r-42", Style: bot.StyleDanger},
