@@ -383,6 +383,30 @@ func TestPlatformFacts(t *testing.T) {
 			t.Errorf("%s: %v", tt.now, m)
 		}
 	}
+	b, err := json.Marshal(PlatformFacts(day(2026, 3, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back []map[string]any
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range back {
+		since, ok := f["since"]
+		if !ok || len(f) != 6 || !strings.HasPrefix(f["source"].(string), "https://") {
+			t.Errorf("fact json %v", f)
+		}
+		switch f["id"] {
+		case FactSharePointIDCRL:
+			if since != "2026-02-16T00:00:00Z" {
+				t.Errorf("since %v", since)
+			}
+		case FactSecurityDefaults:
+			if since != nil {
+				t.Errorf("undated fact since %v", since)
+			}
+		}
+	}
 	for _, f := range PlatformFacts(day(2026, 3, 1)) {
 		if f.ID == FactSharePointIDCRL && (!f.Since.Equal(SharePointIDCRLBlocked) || !strings.Contains(f.Effect, "AllowLegacyAuthProtocolsEnabledSetting")) {
 			t.Errorf("fact %+v", f)

@@ -1,6 +1,7 @@
 package tenant
 
 import (
+	"encoding/json"
 	"time"
 )
 
@@ -70,7 +71,9 @@ const (
 // Sources cited by the facts and findings.
 const (
 	SourceExchangeBasicAuth = "https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/deprecation-of-basic-authentication-exchange-online"
-	SourceSharePointIDCRL   = "https://devblogs.microsoft.com/microsoft365dev/migrating-from-idcrl-authentication-to-modern-authentication-in-sharepoint/ (Microsoft 365 message center MC1184649)"
+	// SourceSharePointIDCRL is Microsoft's migration guide for MC1184649
+	// (the message itself is at https://mc.merill.net/message/MC1184649).
+	SourceSharePointIDCRL = "https://devblogs.microsoft.com/microsoft365dev/migrating-from-idcrl-authentication-to-modern-authentication-in-sharepoint/"
 	// SourceSetSPOTenant documents RequireAcceptingAccountMatchInvitedAccount
 	// and LegacyAuthProtocolsEnabled; Microsoft365DSC's SPOTenantSettings
 	// resource marks the former "DEPRECATED" as well
@@ -93,6 +96,19 @@ type PlatformFact struct {
 	Since  time.Time `json:"since"`
 	Effect string    `json:"effect"`
 	Source string    `json:"source"`
+}
+
+// MarshalJSON writes Since as null for a fact without a date.
+func (f PlatformFact) MarshalJSON() ([]byte, error) {
+	type plain PlatformFact
+	v := struct {
+		plain
+		Since *time.Time `json:"since"`
+	}{plain: plain(f)}
+	if !f.Since.IsZero() {
+		v.Since = &f.Since
+	}
+	return json.Marshal(v)
 }
 
 // phase is one dated state of a fact: it holds from From (inclusive) until
@@ -162,9 +178,10 @@ var platformFacts = []factDef{
 		},
 	},
 	{
-		ID:     FactPropagation,
-		Title:  "Propagation of tenant changes",
-		Source: SourceCALegacy + " ; " + SourceSetSPOTenant,
+		ID:    FactPropagation,
+		Title: "Propagation of tenant changes",
+		// Also Set-SPOTenant (SourceSetSPOTenant) for SharePoint's setting.
+		Source: SourceCALegacy,
 		Phases: []phase{
 			{State: StateInEffect, Effect: "Conditional Access changes and SharePoint's legacy-auth setting can take up to 24 hours to take effect"},
 		},
