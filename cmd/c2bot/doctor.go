@@ -10,8 +10,8 @@ import (
 	"time"
 
 	slackbot "github.com/c2bot/c2bot/bot/slack"
+	"github.com/c2bot/c2bot/handlers"
 	"github.com/c2bot/c2bot/store"
-	"github.com/c2bot/c2bot/tenant"
 )
 
 // doctorTimeout bounds each check of `c2bot doctor`.
@@ -56,13 +56,18 @@ func cmdDoctor(ctx context.Context, argv []string, stdout, stderr io.Writer, get
 	}
 	for _, t := range tenants {
 		cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
-		rep, err := t.Client.Diagnose(cctx, tenant.Target{Account: t.ToolAccount})
+		rep, err := t.Client.Diagnose(cctx, handlers.Target(t))
 		cancel()
 		if err != nil {
 			report(false, "tenant "+t.Name, err.Error())
 			continue
 		}
 		report(true, "tenant "+t.Name, "signed in to "+rep.TenantID)
+		how := "configured"
+		if rep.Profile.Inferred {
+			how = "inferred from sign-ins: " + rep.Profile.InferredFrom
+		}
+		report(true, "  tool", fmt.Sprintf("signs in as %s (%s)", rep.Profile.Auth, how))
 		for _, f := range rep.Findings {
 			if strings.HasPrefix(f.Title, "could not") || strings.HasPrefix(f.Title, "Could not") {
 				report(false, "  "+f.Check, f.Title)
