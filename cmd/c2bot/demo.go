@@ -110,10 +110,12 @@ func startSandbox(propagation time.Duration, name string, cfg Config) (sandboxRu
 const demoHelp = `Usage: c2bot demo [--scenario NAME] [flags]
 
 Starts the built-in sandbox tenant (a local server that answers like
-Microsoft Graph and Entra ID on today's date) and the bot with its local
+Microsoft Graph and Entra ID, following Microsoft's rules on the scenario's
+date: today, unless the scenario names another) and the bot with its local
 console. Open the printed address, type "/c2 diagnose" as Alice, ask for the
 temporary fix, switch to Bob and approve it: the change is applied and, when
-the window ends, reverted.
+the window ends, reverted. In a scenario where no change can help, the
+diagnosis says why and offers no fix.
 `
 
 func cmdDemo(ctx context.Context, argv []string, stdout, stderr io.Writer, getenv func(string) string) error {
