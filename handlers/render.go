@@ -597,7 +597,7 @@ func renderHelp(cmds []command, cfg Config) bot.Message {
 	}
 	return bot.Message{
 		Title:    "c2bot commands",
-		Text:     "c2bot finds what blocks a backup or migration tool's legacy sign-ins, changes it for a bounded window after approval, and always puts it back.",
+		Text:     "c2bot finds what blocks a backup or migration tool's sign-ins to Microsoft 365 as Microsoft runs it today, changes what can help for a bounded window after approval, and always puts it back; where no change can help, it says why.",
 		Sections: []bot.Section{s},
 		Footer: fmt.Sprintf("Windows: default %s, between %s and %s. Approvals expire after %s.",
 			humanDuration(cfg.DefaultDuration), humanDuration(cfg.MinDuration), humanDuration(cfg.MaxDuration), humanDuration(cfg.ApprovalTTL)),

@@ -1,6 +1,7 @@
 // Command c2bot is the chat-ops bot that diagnoses why a backup or migration
-// tool's legacy sign-ins to Microsoft 365 fail, applies an approved temporary
-// fix through Microsoft Graph and always puts the tenant back. This package
+// tool's sign-ins to Microsoft 365 fail as Microsoft runs it today, applies
+// an approved temporary fix through Microsoft Graph where one can help, and
+// always puts the tenant back. This package
 // only reads the configuration and wires the other packages together.
 //
 // Subcommands: serve, demo, diagnose, doctor, teams-package, version.
@@ -52,12 +53,14 @@ type exitStatus int
 
 func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
-const usage = `c2bot — temporary, approved and always reverted Microsoft 365 legacy-auth fixes, from chat
+const usage = `c2bot — temporary, approved and always reverted Microsoft 365 sign-in fixes, from chat, only where they help
 
 Usage:
   c2bot serve            run the bot (Slack, Teams, console) on the configured tenants
   c2bot demo             run the bot on the built-in sandbox tenant with the local console
-  c2bot diagnose         run the checks once and print the findings (--sandbox, --json)
+                         (--scenario NAME; "c2bot demo -h" lists them)
+  c2bot diagnose         run the checks once and print the findings (--sandbox, --json);
+                         exit status 0: nothing blocks, 3: something does
   c2bot doctor           check configuration, credentials and permissions
   c2bot teams-package    write the Teams app package (zip) for upload
   c2bot version          print the version
