@@ -33,8 +33,24 @@ var minVersions = map[string][2]int{
 }
 
 // CheckExchangeBasicAuth is the finding about Exchange Online basic
-// authentication (legacy tools only).
-const CheckExchangeBasicAuth = "exchange_basic_auth"
+// authentication (legacy tools only); CheckAppRegistration the one about an
+// app tool's own registration (its service principal and credentials).
+const (
+	CheckExchangeBasicAuth = "exchange_basic_auth"
+	CheckAppRegistration   = "app_registration"
+)
+
+// appRegistrationCodes are the sign-in errors of an app whose registration
+// or credentials are wrong: nothing c2bot changes fixes them
+// (https://learn.microsoft.com/entra/identity-platform/reference-error-codes).
+var appRegistrationCodes = map[int]string{
+	700016:  "the app has no service principal in this tenant: an admin must consent to it here",
+	7000215: "the app sends a wrong client secret: enter the secret's value, not its id, in the tool",
+	7000222: "the app's client secret has expired: create a new one and enter it in the tool",
+	7000218: "the app sends no secret or certificate: configure its credentials in the tool",
+	700027:  "the app's certificate does not match the one registered: upload it to the app registration",
+	7000112: "the app is disabled in this tenant: enable its service principal",
+}
 
 // checkResult is what one check contributes to a report.
 type checkResult struct {
@@ -319,6 +335,9 @@ func assess(g gathered) (Report, []error, bool) {
 	a.checkSecurityDefaults()
 	a.checkSharePoint()
 	caItems := a.checkConditionalAccess()
+	if g.profile.Auth == AuthApp {
+		a.checkAppRegistration()
+	}
 	si := a.checkSignIns(&rep)
 	versionOld := a.checkVersion()
 
@@ -620,6 +639,41 @@ func (a *assessment) checkConditionalAccess() []Item {
 	return items
 }
 
+// checkAppRegistration reports what is wrong with an app tool's own
+// registration: no service principal here, or credentials its sign-ins show
+// to be wrong. Information for the admin and the vendor; never a plan item.
+func (a *assessment) checkAppRegistration() {
+	f := Finding{Check: CheckAppRegistration, Evidence: []Evidence{{Name: "app id", Value: a.target.AppID}}}
+	if errors.Is(a.principalErr, ErrNotFound) {
+		f.Severity = SeverityBlocker
+		f.Title = fmt.Sprintf("The tool's app %s has no service principal in this tenant: it cannot sign in (error 700016)", a.target.AppID)
+		f.Fix = "Have an admin consent to the tool's app in this tenant (the vendor's onboarding link), then diagnose again"
+		a.add(f)
+		return
+	}
+	if r := a.app; r != nil && r.err == nil && !r.lastOK.After(lastFailure(r.sum)) {
+		var fixes []string
+		for _, g := range r.sum.Failed {
+			if why, ok := appRegistrationCodes[g.ErrorCode]; ok {
+				f.Evidence = append(f.Evidence, Evidence{Name: fmt.Sprintf("error %d × %d", g.ErrorCode, g.Count), Value: why})
+				fixes = append(fixes, why)
+			}
+		}
+		if len(fixes) > 0 {
+			f.Severity = SeverityBlocker
+			f.Title = "The tool's app registration cannot sign in: " + fixes[0]
+			f.Fix = capitalize(strings.Join(fixes, "; "))
+			a.add(f)
+			return
+		}
+	}
+	if a.principal != nil {
+		f.Severity = SeverityOK
+		f.Title = fmt.Sprintf("The tool's app has a service principal here (%s)", firstNonEmpty(a.principal.DisplayName, a.principal.ID))
+		a.add(f)
+	}
+}
+
 func (a *assessment) principalName() string {
 	if a.profile.Auth == AuthApp {
 		return "service principal " + a.target.AppID
@@ -846,6 +900,9 @@ func (a *assessment) explainedBy(g SignInGroup) []string {
 		}
 	case 53000, 53001, 53002:
 		policies(func(c string) bool { return c != "block" })
+	}
+	if _, ok := appRegistrationCodes[g.ErrorCode]; ok && a.profile.Auth == AuthApp {
+		out = appendNew(out, CheckAppRegistration)
 	}
 	if a.profile.Auth == AuthLegacy {
 		// "Other clients" is IDCRL to SharePoint as well as the Exchange

@@ -3,6 +3,7 @@ package tenant
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -254,6 +255,51 @@ func TestAssessProfiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAppRegistration: an app tool whose service principal is missing, or
+// whose sign-ins fail for its credentials, is told so; no plan item.
+func TestAppRegistration(t *testing.T) {
+	now := day(2026, 12, 1)
+	base := func() gathered {
+		g := vendorTenant(now, AuthApp)
+		g.sd.Enabled = false
+		g.target.AppID = "4a3c8d2e-1b7f-4e6a-9c5d-2f8e0b1a7c3d"
+		g.profile.AppID = g.target.AppID
+		g.principal = &CAPrincipal{Kind: CAPrincipalServicePrincipal, ID: "sp-1", AppID: g.target.AppID, DisplayName: "Backup app"}
+		g.app = &signInRead{sum: SignInSummary{Account: g.target.AppID, Total: 2}}
+		g.ca = &CAEvaluation{Source: CASourceWhatIf}
+		return g
+	}
+	t.Run("healthy", func(t *testing.T) {
+		rep, _, _ := assess(base())
+		if f := finding(t, rep, CheckAppRegistration); f.Severity != SeverityOK || rep.Blocked() {
+			t.Errorf("finding %+v, blockers %v", f, rep.Findings)
+		}
+	})
+	t.Run("no service principal", func(t *testing.T) {
+		g := base()
+		g.principal, g.ca = nil, nil
+		g.principalErr = fmt.Errorf("look up service principal: %w", ErrNotFound)
+		rep, _, _ := assess(g)
+		f := finding(t, rep, CheckAppRegistration)
+		if f.Severity != SeverityBlocker || !strings.Contains(f.Title, "no service principal") || !strings.Contains(f.Fix, "consent") || len(rep.Plan) != 0 {
+			t.Errorf("finding %+v, plan %+v", f, rep.Plan)
+		}
+	})
+	t.Run("expired secret", func(t *testing.T) {
+		g := base()
+		g.app.sum.Failed = []SignInGroup{{ErrorCode: 7000222, Count: 2, LastSeen: now.Add(-time.Minute)}}
+		g.app.sum.Succeeded = 0
+		rep, _, _ := assess(g)
+		f := finding(t, rep, CheckAppRegistration)
+		if f.Severity != SeverityBlocker || !strings.Contains(f.Title, "expired") || len(rep.Plan) != 0 {
+			t.Errorf("finding %+v, plan %+v", f, rep.Plan)
+		}
+		if got := rep.SignIns.Failed[0].ExplainedBy; !slices.Equal(got, []string{CheckAppRegistration}) {
+			t.Errorf("explained by %v", got)
+		}
+	})
 }
 
 // toolSignInsFor is toolSignIns on a gathered (tests).

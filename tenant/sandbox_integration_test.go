@@ -512,3 +512,29 @@ func TestSandboxWrongSecret(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// TestSandboxAppWithoutServicePrincipal: an app tool whose app was never
+// consented in the tenant fails with 700016; diagnose says so, names it as
+// the explanation, and plans nothing.
+func TestSandboxAppWithoutServicePrincipal(t *testing.T) {
+	clk := newClock(today)
+	sc, _ := sandbox.FindScenario("workload-identity")
+	srv, err := sandbox.Start(sc.Options(sandbox.Options{Now: clk.Now}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetCAThrottle(false)
+	c := clientFor(t, srv, clk.Now)
+	rep, err := c.Diagnose(context.Background(), target(sc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, ok := findingOf(rep, tenant.CheckAppRegistration)
+	if !ok || f.Severity != tenant.SeverityBlocker || !strings.Contains(f.Title, "no service principal") || len(rep.Plan) != 0 {
+		t.Fatalf("finding %+v, plan %+v", f, rep.Plan)
+	}
+	if rep.Profile.Auth != tenant.AuthApp || len(rep.SignIns.Failed) != 1 || rep.SignIns.Failed[0].ErrorCode != 700016 ||
+		!slices.Equal(rep.SignIns.Failed[0].ExplainedBy, []string{tenant.CheckAppRegistration}) {
+		t.Errorf("profile %+v, sign-ins %+v", rep.Profile, rep.SignIns)
+	}
+}
