@@ -103,9 +103,16 @@ func (r jsonReport) contract(t *testing.T) (kinds, blockers, policyIDs []string)
 		if !slices.Contains([]string{"available", "phasing_out", "retired", "deprecated", "in_effect"}, state) {
 			t.Fatalf("platform[%d].state = %q", i, state)
 		}
+		if since, ok := f["since"]; !ok {
+			t.Fatalf("platform[%d] has no since", i)
+		} else if since != nil {
+			if _, err := time.Parse(time.RFC3339, r.str(t, "platform[].since", since)); err != nil {
+				t.Fatalf("platform[%d].since: %v", i, err)
+			}
+		}
 		ids[id] = state
 	}
-	if ids["exchange_basic_auth"] != "retired" {
+	if ids["exchange_basic_auth"] != "retired" || ids["sharepoint_idcrl"] == "" || ids["security_defaults"] == "" {
 		t.Fatalf("Exchange basic auth is %q, want retired since 2022: %v", ids["exchange_basic_auth"], ids)
 	}
 	findings := r.arr(t, "findings", r["findings"])
