@@ -170,3 +170,24 @@ func TestDiagnoseShowsProfileAndPlatform(t *testing.T) {
 		}
 	}
 }
+
+// TestDiagnoseSaysWhoEvaluatedConditionalAccess: the policy verdict names
+// Entra's What If when it answered, and the local evaluation when What If
+// is refused.
+func TestDiagnoseSaysWhoEvaluatedConditionalAccess(t *testing.T) {
+	e := newEnvOn(t, "mfa-nested-group")
+	e.say(alice, "diagnose")
+	if text := e.chat.lastPost(t).Msg.PlainText(); !strings.Contains(text, "evaluated by: Entra's What If") {
+		t.Fatalf("diagnosis does not say What If evaluated the policy:\n%s", text)
+	}
+	e.sb.Fail(sandbox.FailRule{Method: "POST", PathPrefix: "/identity/conditionalAccess/evaluate", Status: 403, Code: "Authorization_RequestDenied"})
+	e.say(alice, "diagnose")
+	msg := e.chat.lastPost(t).Msg
+	text := msg.PlainText()
+	if !strings.Contains(text, "evaluated by: c2bot's local evaluation") || !strings.Contains(text, "Require MFA for backup operators") {
+		t.Fatalf("diagnosis without What If:\n%s", text)
+	}
+	if len(msg.Buttons) != 1 || msg.Buttons[0].Label != "Request temporary fix" {
+		t.Fatalf("the local evaluation finds no fix: %+v", msg.Buttons)
+	}
+}

@@ -258,6 +258,18 @@ func platformSection(facts []tenant.PlatformFact) (bot.Section, bool) {
 	return s, true
 }
 
+// caSourceWords says who evaluated Conditional Access: Entra itself, or
+// c2bot's local evaluation when What If was refused or unavailable.
+func caSourceWords(source string) string {
+	switch source {
+	case tenant.CASourceWhatIf:
+		return "Entra's What If (conditionalAccess/evaluate), checked against c2bot's local evaluation"
+	case tenant.CASourceLocal:
+		return "c2bot's local evaluation (Entra's What If was not available)"
+	}
+	return source
+}
+
 // stateWords says a platform fact's state for people.
 func stateWords(state string) string {
 	switch state {
@@ -288,7 +300,11 @@ func findingSections(rep tenant.Report) []bot.Section {
 			s.Facts = append(s.Facts, bot.Fact{Name: "Policy id", Value: f.PolicyID})
 		}
 		for _, e := range f.Evidence {
-			s.Facts = append(s.Facts, bot.Fact{Name: e.Name, Value: e.Value})
+			v := e.Value
+			if f.Check == tenant.CheckConditionalAccess && e.Name == "evaluated by" {
+				v = caSourceWords(v)
+			}
+			s.Facts = append(s.Facts, bot.Fact{Name: e.Name, Value: v})
 		}
 		if f.Check == tenant.CheckSignIns {
 			for _, g := range rep.SignIns.Failed {
