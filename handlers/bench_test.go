@@ -8,10 +8,11 @@ import (
 	"github.com/c2bot/c2bot/bot"
 )
 
-// BenchmarkRequestApplyRevert measures one whole cycle — fix (a diagnosis),
-// approve (snapshot, commit, three PATCHes, read-back), revert (three
-// restores) and the outbox deliveries — through the production Graph client
-// and MSAL against the sandbox tenant and a real bbolt file.
+// BenchmarkRequestApplyRevert measures one whole cycle on the default
+// scenario — fix (a diagnosis), approve (snapshot, commit, the PATCH,
+// read-back), revert (the restore) and the outbox deliveries — through the
+// production Graph client and MSAL against the sandbox tenant and a real
+// bbolt file.
 func BenchmarkRequestApplyRevert(b *testing.B) {
 	e := newEnv(b)
 	b.ResetTimer()
