@@ -574,6 +574,9 @@ func renderSignIns(name string, s tenant.SignInSummary) bot.Message {
 		if g.CAStatus != "" {
 			sec.Facts = append(sec.Facts, bot.Fact{Name: "Conditional Access", Value: g.CAStatus})
 		}
+		if len(g.ExplainedBy) > 0 {
+			sec.Facts = append(sec.Facts, bot.Fact{Name: "Explained by", Value: strings.Join(g.ExplainedBy, ", ")})
+		}
 		sec.Facts = append(sec.Facts, bot.Fact{Name: "Last seen", Value: stamp(g.LastSeen)})
 		m.Sections = append(m.Sections, sec)
 	}
