@@ -4,9 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/c2bot/c2bot/bot"
 	"github.com/c2bot/c2bot/store"
@@ -159,9 +160,9 @@ func (c *Core) fix(ctx context.Context, cmd bot.Command, a args) error {
 			return err
 		}
 	}
-	reason := strings.TrimSpace(a.flags["reason"])
-	if len(reason) > 500 {
-		return userErrorf("The reason is too long (%d characters; 500 at most).", len(reason))
+	reason, err := c.checkReason(t, a, "fix")
+	if err != nil {
+		return err
 	}
 	rep, err := t.Client.Diagnose(ctx, tg)
 	if err != nil {
@@ -177,13 +178,13 @@ func (c *Core) fix(ctx context.Context, cmd bot.Command, a args) error {
 	now := c.now()
 	r := store.Request{
 		Tenant: t.Name, State: store.Pending,
-		Requester: person(cmd.User), Reason: reason, Duration: dur,
+		Requester: person(cmd.User), Reason: reason, Duration: dur, ApprovalsRequired: t.ApprovalsRequired,
 		CreatedAt: now, ExpiresAt: now.Add(c.cfg.ApprovalTTL), DueAt: now.Add(c.cfg.ApprovalTTL),
-		Items: items, Conv: conv,
+		Items: items, Conv: conv, Follow: mustJSON(follow{Account: tg.Account}),
 	}
 	r, err = c.cfg.Store.Create(ctx, r, store.Changes{
 		Audit: []store.Event{{Actor: cmd.User.ID, Action: "requested", Tenant: t.Name,
-			Detail: fmt.Sprintf("for %s: %s", humanDuration(dur), describeItems(rep.Plan))}},
+			Detail: fmt.Sprintf("for %s: %s%s", humanDuration(dur), describeItems(rep.Plan), reasonDetail(reason))}},
 	})
 	if err != nil {
 		return fmt.Errorf("create request: %w", err)
@@ -258,16 +259,68 @@ func oneID(a args, usage string) (string, error) {
 	return strings.ToLower(a.pos[0]), nil
 }
 
+// checkReason reads --reason of fix or extend: bounded, and required where
+// the tenant says so.
+func (c *Core) checkReason(t *TenantConfig, a args, verb string) (string, error) {
+	reason := strings.TrimSpace(a.flags["reason"])
+	if n := utf8.RuneCountInString(reason); n > MaxReason {
+		return "", userErrorf("The reason is too long (%d characters; %d at most). Nothing was requested.", n, MaxReason)
+	}
+	if strings.IndexFunc(reason, unicode.IsControl) >= 0 {
+		return "", userErrorf("The reason must be one line of text. Nothing was requested.")
+	}
+	if reason == "" && t.RequireReason {
+		return "", userErrorf("Changes to %s need a reason on record: add --reason \"…\" (for example: %s --reason \"restore job 4711 for the finance site\"). Nothing was requested.",
+			t.Name, verb)
+	}
+	return reason, nil
+}
+
+// reasonDetail is the reason as the audit log records it.
+func reasonDetail(reason string) string {
+	if reason == "" {
+		return ""
+	}
+	return "; reason: " + reason
+}
+
+// required is how many distinct approvals r needs.
+func required(r store.Request) int { return max(r.ApprovalsRequired, 1) }
+
 // canApprove says whether user may approve r, and if not, why.
 func (c *Core) canApprove(t *TenantConfig, r store.Request, user bot.User) error {
-	if !slices.Contains(t.Approvers, user.ID) {
+	if !c.isApprover(t, user.ID) {
 		return userErrorf("You are not an approver for %s, so %s was left as it is. Approvers: %s.",
 			t.Name, r.ID, approverList(t.Approvers))
 	}
-	if r.Requester.ID == user.ID && !t.AllowSelfApproval {
+	if c.samePerson(r.Requester.ID, user.ID) && (!t.AllowSelfApproval || required(r) > 1) {
+		if required(r) > 1 {
+			return userErrorf("You asked for %s yourself, so your approval does not count; %d other approvers must approve it.", r.ID, required(r))
+		}
 		return userErrorf("You asked for %s yourself; another approver must approve it.", r.ID)
 	}
 	return nil
+}
+
+// approvalsText is "1 of 2 approvals (Bob)".
+func approvalsText(r store.Request) string {
+	s := fmt.Sprintf("%d of %d approvals", len(r.Approvals), required(r))
+	if len(r.Approvals) > 0 {
+		s += " (" + approverNames(r) + ")"
+	}
+	return s
+}
+
+// approverNames lists who approved r, in order.
+func approverNames(r store.Request) string {
+	names := make([]string, 0, len(r.Approvals))
+	for _, a := range r.Approvals {
+		names = append(names, nonEmpty(a.By.Name, a.By.ID))
+	}
+	if len(names) == 0 {
+		return nonEmpty(r.Approver.Name, r.Approver.ID)
+	}
+	return strings.Join(names, ", ")
 }
 
 func approverList(ids []string) string {
@@ -297,16 +350,34 @@ func (c *Core) approve(ctx context.Context, cmd bot.Command, a args) error {
 		if !now.Before(r.ExpiresAt) {
 			return userErrorf("%s expired before it was approved; ask again with “fix”.", r.ID)
 		}
+		// The check and the count are one transaction: a double click by
+		// the same approver counts once.
+		for _, a := range r.Approvals {
+			if c.samePerson(a.By.ID, cmd.User.ID) {
+				return userErrorf("You have already approved %s (%s); another approver must approve it.", r.ID, approvalsText(*r))
+			}
+		}
+		r.Approvals = append(r.Approvals, store.Approval{By: person(cmd.User), At: now})
+		n, need := len(r.Approvals), required(*r)
+		if n < need {
+			ch.Audit = append(ch.Audit, store.Event{Actor: cmd.User.ID, Action: "approval", Detail: fmt.Sprintf("%d of %d", n, need)})
+			return nil
+		}
 		r.State = store.Approved
 		r.Approver = person(cmd.User)
 		r.DecidedAt = now
 		// Until the apply starts, the lease makes an interrupted approval visible to the scheduler.
 		r.DueAt = now.Add(c.cfg.ApplyLease)
-		ch.Audit = append(ch.Audit, store.Event{Actor: cmd.User.ID, Action: "approved"})
+		ch.Audit = append(ch.Audit, store.Event{Actor: cmd.User.ID, Action: "approved", Detail: fmt.Sprintf("%d of %d: %s", n, need, approverNames(*r))})
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	if r.State == store.Pending {
+		c.observe("approval")
+		c.updateCard(ctx, r, "")
+		return nil
 	}
 	c.observe("approved")
 	if r.ParentID != "" {
@@ -319,7 +390,7 @@ func (c *Core) approve(ctx context.Context, cmd bot.Command, a args) error {
 
 func (c *Core) deny(ctx context.Context, cmd bot.Command, a args) error {
 	return c.closePending(ctx, cmd, a, "deny", store.Denied, func(t *TenantConfig, r store.Request) error {
-		if !slices.Contains(t.Approvers, cmd.User.ID) {
+		if !c.isApprover(t, cmd.User.ID) {
 			return userErrorf("You are not an approver for %s, so %s was left as it is.", t.Name, r.ID)
 		}
 		return nil
@@ -328,7 +399,7 @@ func (c *Core) deny(ctx context.Context, cmd bot.Command, a args) error {
 
 func (c *Core) cancel(ctx context.Context, cmd bot.Command, a args) error {
 	return c.closePending(ctx, cmd, a, "cancel", store.Cancelled, func(t *TenantConfig, r store.Request) error {
-		if r.Requester.ID != cmd.User.ID && !slices.Contains(t.Approvers, cmd.User.ID) {
+		if !c.samePerson(r.Requester.ID, cmd.User.ID) && !c.isApprover(t, cmd.User.ID) {
 			return userErrorf("Only %s or an approver can cancel %s.", r.Requester.Name, r.ID)
 		}
 		if r.State == store.Applied {
@@ -375,7 +446,7 @@ func (c *Core) revertNow(ctx context.Context, cmd bot.Command, a args) error {
 	if err != nil {
 		return err
 	}
-	if r.Requester.ID != cmd.User.ID && !slices.Contains(t.Approvers, cmd.User.ID) {
+	if !c.samePerson(r.Requester.ID, cmd.User.ID) && !c.isApprover(t, cmd.User.ID) {
 		return userErrorf("Only %s or an approver can revert %s early.", r.Requester.Name, r.ID)
 	}
 	switch r.State {
@@ -406,7 +477,12 @@ func (c *Core) extend(ctx context.Context, cmd bot.Command, a args) error {
 	if err != nil {
 		return err
 	}
-	if _, err := c.requestTenant(cmd, parent); err != nil {
+	t, err := c.requestTenant(cmd, parent)
+	if err != nil {
+		return err
+	}
+	reason, err := c.checkReason(t, a, fmt.Sprintf("extend %s %s", parent.ID, a.pos[1]))
+	if err != nil {
 		return err
 	}
 	if parent.ParentID != "" {
@@ -422,12 +498,12 @@ func (c *Core) extend(ctx context.Context, cmd bot.Command, a args) error {
 	now := c.now()
 	r := store.Request{
 		Tenant: parent.Tenant, State: store.Pending, ParentID: parent.ID,
-		Requester: person(cmd.User), Reason: strings.TrimSpace(a.flags["reason"]), Duration: d,
+		Requester: person(cmd.User), Reason: reason, Duration: d, ApprovalsRequired: t.ApprovalsRequired,
 		CreatedAt: now, ExpiresAt: now.Add(c.cfg.ApprovalTTL), DueAt: now.Add(c.cfg.ApprovalTTL),
 		Items: parent.Items, Conv: conv,
 	}
 	r, err = c.cfg.Store.Create(ctx, r, store.Changes{Audit: []store.Event{{Actor: cmd.User.ID, Action: "extension_requested",
-		Tenant: parent.Tenant, Detail: fmt.Sprintf("extend %s by %s", parent.ID, humanDuration(d))}}})
+		Tenant: parent.Tenant, Detail: fmt.Sprintf("extend %s by %s%s", parent.ID, humanDuration(d), reasonDetail(reason))}}})
 	if err != nil {
 		return fmt.Errorf("create extension: %w", err)
 	}
@@ -445,7 +521,7 @@ func (c *Core) applyExtension(ctx context.Context, ext store.Request) error {
 			return userErrorf("The extension would exceed the maximum window of %s; %s keeps its revert time.", humanDuration(c.cfg.MaxDuration), p.ID)
 		}
 		p.RevertAt = newAt
-		p.DueAt = newAt
+		p.DueAt = appliedDue(*p)
 		p.Duration += ext.Duration
 		ch.Audit = append(ch.Audit, store.Event{Actor: ext.Approver.ID, Action: "extended",
 			Detail: fmt.Sprintf("by %s (%s); reverts at %s", humanDuration(ext.Duration), ext.ID, newAt.UTC().Format(time.RFC3339))})

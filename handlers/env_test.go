@@ -142,6 +142,7 @@ type env struct {
 	chat  *chat
 	clock *clock
 	ctx   context.Context
+	cl    *tenant.Client
 }
 
 var (
@@ -155,7 +156,13 @@ type envOption func(*handlers.Config, *handlers.TenantConfig)
 
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
-	sb, err := sandbox.Start(sandbox.Options{})
+	return newEnvWith(t, sandbox.Options{}, opts...)
+}
+
+// newEnvWith is newEnv on a sandbox started with sbOpts.
+func newEnvWith(t testing.TB, sbOpts sandbox.Options, opts ...envOption) *env {
+	t.Helper()
+	sb, err := sandbox.Start(sbOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +198,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	return &env{t: t, sb: sb, st: st, core: core, chat: ch, clock: ck, ctx: ctx}
+	return &env{t: t, sb: sb, st: st, core: core, chat: ch, clock: ck, ctx: ctx, cl: cl}
 }
 
 // say runs a typed command.

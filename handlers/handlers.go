@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -71,7 +72,23 @@ type TenantConfig struct {
 	ToolAccount string
 	Product     string
 	Version     string
+	// ApprovalsRequired is how many distinct approvers must approve a
+	// change (and an extension); zero means 1. The requester never counts
+	// when more than one is required.
+	ApprovalsRequired int
+	// RequireReason makes --reason mandatory for fix and extend.
+	RequireReason bool
+	// RemindBefore is how long before the revert the thread is reminded,
+	// with Extend and Revert now buttons; zero means no reminder.
+	RemindBefore time.Duration
 }
+
+// MaxReason bounds a request's reason, in characters.
+const MaxReason = 500
+
+// DefaultCheckpoints are when c2bot says a change has not taken effect yet,
+// counted from the apply (Microsoft: up to 24 hours).
+var DefaultCheckpoints = []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour}
 
 // Config configures the core. New fills the zero durations with the
 // defaults of DESIGN.md.
@@ -94,6 +111,15 @@ type Config struct {
 	// ApplyLease is how long a request may stay "applying" before the
 	// scheduler treats the apply as interrupted and rolls it back; default 10m.
 	ApplyLease time.Duration
+	// WatchInterval is the wait before the first read of the tool's
+	// sign-ins after a change, doubling after each read up to
+	// WatchMaxInterval; defaults 5m and 1h.
+	WatchInterval    time.Duration
+	WatchMaxInterval time.Duration
+	// Checkpoints are offsets from the apply at which c2bot says the change
+	// has not taken effect yet (only those inside the window); nil means
+	// DefaultCheckpoints.
+	Checkpoints []time.Duration
 	// OnEvent, when set, is called with every audit action (metrics).
 	OnEvent func(action string)
 }
@@ -152,6 +178,21 @@ func New(cfg Config) (*Core, error) {
 	def(&cfg.RetryBase, 30*time.Second)
 	def(&cfg.RetryMax, 15*time.Minute)
 	def(&cfg.ApplyLease, 10*time.Minute)
+	def(&cfg.WatchInterval, 5*time.Minute)
+	def(&cfg.WatchMaxInterval, time.Hour)
+	if cfg.WatchMaxInterval < cfg.WatchInterval {
+		cfg.WatchMaxInterval = cfg.WatchInterval
+	}
+	if cfg.Checkpoints == nil {
+		cfg.Checkpoints = DefaultCheckpoints
+	}
+	cfg.Checkpoints = slices.Clone(cfg.Checkpoints)
+	slices.Sort(cfg.Checkpoints)
+	for _, cp := range cfg.Checkpoints {
+		if cp <= 0 {
+			return nil, fmt.Errorf("handlers: checkpoint %s is not after the change", cp)
+		}
+	}
 	if cfg.MinDuration > cfg.MaxDuration {
 		return nil, fmt.Errorf("handlers: minimum duration %s exceeds maximum %s", cfg.MinDuration, cfg.MaxDuration)
 	}
@@ -179,6 +220,19 @@ func New(cfg Config) (*Core, error) {
 		}
 		if _, dup := c.tenants[name]; dup {
 			return nil, fmt.Errorf("handlers: tenant %s is configured twice", name)
+		}
+		if t.ApprovalsRequired < 0 {
+			return nil, fmt.Errorf("handlers: tenant %s: approvals required is negative", name)
+		}
+		if t.ApprovalsRequired == 0 {
+			t.ApprovalsRequired = 1
+		}
+		if t.ApprovalsRequired > 1 && t.ApprovalsRequired > len(t.Approvers) {
+			return nil, fmt.Errorf("handlers: tenant %s needs %d approvals but has %d approver(s): no change could ever be approved",
+				name, t.ApprovalsRequired, len(t.Approvers))
+		}
+		if t.RemindBefore < 0 {
+			return nil, fmt.Errorf("handlers: tenant %s: remind before is negative", name)
 		}
 		t.Name = name
 		c.tenants[name] = t
@@ -280,6 +334,16 @@ func (c *Core) Handle(ctx context.Context, cmd bot.Command) {
 		}
 		c.replyError(ctx, cmd, err)
 	}
+}
+
+// samePerson reports whether two chat user ids are the same person. Every
+// identity comparison (approver lists, self-approval, double approvals)
+// goes through it.
+func (c *Core) samePerson(a, b string) bool { return a != "" && a == b }
+
+// isApprover reports whether user id may approve changes to t.
+func (c *Core) isApprover(t *TenantConfig, id string) bool {
+	return slices.ContainsFunc(t.Approvers, func(a string) bool { return c.samePerson(a, id) })
 }
 
 // sender returns the sender for a platform.

@@ -144,7 +144,8 @@ func (c *Core) apply(ctx context.Context, r store.Request) {
 		r.State = store.Applied
 		r.AppliedAt = done
 		r.RevertAt = done.Add(r.Duration)
-		r.DueAt = r.RevertAt
+		r.Follow = mustJSON(c.newFollow(*r, decodeFollow(*r).Account))
+		r.DueAt = appliedDue(*r)
 		r.Results = mustJSON(results)
 		ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "applied",
 			Detail: fmt.Sprintf("reverts at %s", r.RevertAt.UTC().Format(time.RFC3339))})
@@ -431,7 +432,13 @@ func (c *Core) RunDue(ctx context.Context) error {
 			c.expire(ctx, r.ID)
 		case store.Approved, store.Applying:
 			c.interrupted(ctx, r)
-		case store.Applied, store.RevertFailed, store.Reverting:
+		case store.Applied:
+			if c.now().Before(r.RevertAt) {
+				c.followUp(ctx, r) // a sign-in check, a checkpoint or the reminder
+				continue
+			}
+			c.revert(ctx, r.ID, "c2bot")
+		case store.RevertFailed, store.Reverting:
 			c.revert(ctx, r.ID, "c2bot")
 		default:
 			// A final state with a stale due time: clear it.

@@ -152,6 +152,12 @@ func renderCard(r store.Request, ci cardInfo) bot.Message {
 	} else {
 		facts = append(facts, bot.Fact{Name: "Extra time", Value: humanDuration(r.Duration)})
 	}
+	if r.State != store.Denied && len(r.Approvals) > 0 {
+		approver = approverNames(r)
+	}
+	if r.State == store.Denied && len(r.Approvals) > 0 {
+		facts = append(facts, bot.Fact{Name: "Approved by", Value: approverNames(r)})
+	}
 	if r.Approver.ID != "" {
 		verb := "Approved by"
 		if r.State == store.Denied {
@@ -167,6 +173,9 @@ func renderCard(r store.Request, ci cardInfo) bot.Message {
 			facts = append(facts, bot.Fact{Name: "Reverts at", Value: fmt.Sprintf("%s after approval (%s if approved now)", humanDuration(r.Duration), stamp(ci.now.Add(r.Duration)))})
 		} else {
 			m.Text = fmt.Sprintf("%s asks to keep %s's change %s longer.", who, r.ParentID, humanDuration(r.Duration))
+		}
+		if required(r) > 1 || len(r.Approvals) > 0 {
+			facts = append(facts, bot.Fact{Name: "Approvals", Value: approvalsText(r)})
 		}
 		facts = append(facts, bot.Fact{Name: "Approve by", Value: stamp(r.ExpiresAt)},
 			bot.Fact{Name: "Approvers", Value: approverList(ci.approvers)})

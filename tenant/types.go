@@ -164,11 +164,15 @@ type SignInGroup struct {
 
 // SignInSummary is what the sign-in log says about the tool's account.
 type SignInSummary struct {
-	Account   string        `json:"account"`
-	Since     time.Time     `json:"since"`
-	Total     int           `json:"total"`
-	Succeeded int           `json:"succeeded"`
-	Failed    []SignInGroup `json:"failed,omitempty"`
+	Account   string    `json:"account"`
+	Since     time.Time `json:"since"`
+	Total     int       `json:"total"`
+	Succeeded int       `json:"succeeded"`
+	// FirstSucceeded and LastSucceeded are the times of the oldest and the
+	// newest successful sign-in read; zero when none succeeded.
+	FirstSucceeded time.Time     `json:"first_succeeded,omitempty"`
+	LastSucceeded  time.Time     `json:"last_succeeded,omitempty"`
+	Failed         []SignInGroup `json:"failed,omitempty"`
 	// Unavailable explains why the log could not be read (403, no P1
 	// licence); the summary is then empty and this is a finding, not an error.
 	Unavailable string `json:"unavailable,omitempty"`
