@@ -250,7 +250,7 @@ func renderTookEffect(r store.Request, f follow, sum tenant.SignInSummary) bot.M
 // renderCheckpoint is the notice that the change has not taken effect yet.
 func renderCheckpoint(r store.Request, f follow, elapsed time.Duration, sum tenant.SignInSummary, readErr error) bot.Message {
 	m := bot.Message{
-		Title: fmt.Sprintf("Not in effect yet, %s after the change (%s)", humanDuration(elapsed), r.ID),
+		Title:  fmt.Sprintf("Not in effect yet, %s after the change (%s)", humanDuration(elapsed), r.ID),
 		Footer: fmt.Sprintf("%s c2bot keeps watching until the revert at %s.", propagationNote, stamp(r.RevertAt)),
 	}
 	switch {

@@ -100,7 +100,7 @@ func RenderReport(name string, tg tenant.Target, rep tenant.Report) bot.Message 
 	if len(rep.Plan) > 0 {
 		s := bot.Section{Title: "Temporary fix (needs approval)"}
 		for _, it := range rep.Plan {
-			s.Facts = append(s.Facts, bot.Fact{Name: it.Setting(), Value: it.Before + " → " + it.After})
+			s.Facts = append(s.Facts, bot.Fact{Name: it.Setting(), Value: it.Before + " → " + it.After + permissionNote(it)})
 		}
 		m.Sections = append(m.Sections, s)
 		m.Buttons = []bot.Button{{Label: "Request temporary fix", Command: "fix " + name, Style: bot.StylePrimary}}
@@ -230,6 +230,9 @@ func renderCard(r store.Request, ci cardInfo) bot.Message {
 		changes := bot.Section{Title: "Settings"}
 		for i, it := range items {
 			v := it.Before + " → " + it.After
+			if r.State == store.Pending {
+				v += permissionNote(it)
+			}
 			if i < len(results) {
 				v += resultNote(results[i])
 			}
@@ -242,6 +245,14 @@ func renderCard(r store.Request, ci cardInfo) bot.Message {
 		m.Footer = propagationNote
 	}
 	return m
+}
+
+// permissionNote warns that a change would fail for want of a permission.
+func permissionNote(it tenant.Item) string {
+	if it.MissingPermission == "" {
+		return ""
+	}
+	return " (would fail: c2bot's app lacks " + it.MissingPermission + ")"
 }
 
 // resultNote says what happened to one item, for the settings list.

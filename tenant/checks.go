@@ -99,6 +99,7 @@ func (c *Client) Diagnose(ctx context.Context, t Target) (Report, error) {
 	if !anyRead && len(errs) > 0 && !slices.ContainsFunc(errs, func(err error) bool { return !IsAuthError(err) }) {
 		return Report{}, fmt.Errorf("diagnose: %w", errs[0])
 	}
+	rep.Findings = append(rep.Findings, c.permissionFindings(ctx, rep.Plan)...)
 	return rep, nil
 }
 

@@ -70,6 +70,7 @@ type Client struct {
 	now     func() time.Time
 	adapter *khttp.NetHttpRequestAdapter
 	retry   *retryHandler
+	cred    *msalCredential
 	// graphBase is cfg.GraphURL + "/v1.0", parsed; paging links must stay on
 	// its scheme and host.
 	graphBase *url.URL
@@ -162,6 +163,7 @@ func New(cfg Config) (*Client, error) {
 		now:       cfg.Now,
 		adapter:   adapter,
 		retry:     retry,
+		cred:      cred,
 		graphBase: graphBase,
 	}, nil
 }

@@ -77,6 +77,9 @@ type Item struct {
 	// value c2bot sets. Restore puts Before back only while After still holds.
 	Before string `json:"before"`
 	After  string `json:"after"`
+	// MissingPermission names the application permission c2bot's app lacks
+	// to make this change, as Diagnose found it; empty when it has it.
+	MissingPermission string `json:"missing_permission,omitempty"`
 }
 
 // Setting names the setting for people: "Security defaults",

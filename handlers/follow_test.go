@@ -1,0 +1,271 @@
+package handlers_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/c2bot/c2bot/bot"
+	"github.com/c2bot/c2bot/handlers"
+	"github.com/c2bot/c2bot/store"
+	"github.com/c2bot/c2bot/tenant/sandbox"
+)
+
+// threadPosts returns the messages posted under the card whose title starts with prefix.
+func (e *env) threadPosts(card bot.MessageRef, prefix string) []bot.Message {
+	e.chat.mu.Lock()
+	defer e.chat.mu.Unlock()
+	var out []bot.Message
+	for _, p := range e.chat.posts {
+		if p.Ref.Conv.Thread == card.ID && strings.HasPrefix(p.Msg.Title, prefix) {
+			out = append(out, p.Msg)
+		}
+	}
+	return out
+}
+
+func (e *env) signInReads() int {
+	n := 0
+	for _, r := range e.sb.Requests() {
+		if r.Method == "GET" && strings.HasPrefix(r.Path, "/auditLogs/signIns") {
+			n++
+		}
+	}
+	return n
+}
+
+// The sandbox runs on the wall clock while the core's clock is moved, so the
+// sign-ins the core reads are those of the last moments; the tool signs in
+// every 20 ms so there always are some.
+const fastSignIns = 20 * time.Millisecond
+
+func TestTookEffectPostedOnce(t *testing.T) {
+	e := newEnvWith(t, sandbox.Options{SignInEvery: fastSignIns})
+	card := e.requestFix("")
+	e.click(bob, card.Ref, "Approve")
+	e.flush()
+	r := e.request("r-1")
+	if want := r.AppliedAt.Add(5 * time.Minute); !r.DueAt.Equal(want) {
+		t.Fatalf("first sign-in check due %s, want %s", r.DueAt, want)
+	}
+	time.Sleep(100 * time.Millisecond) // let the tool sign in after the change
+	e.clock.Advance(5 * time.Minute)
+	e.due()
+	posts := e.threadPosts(card.Ref, "The change took effect")
+	if len(posts) != 1 {
+		t.Fatalf("%d took-effect notices", len(posts))
+	}
+	if txt := posts[0].PlainText(); !strings.Contains(txt, sandbox.DefaultToolAccount) {
+		t.Fatalf("notice:\n%s", txt)
+	}
+	r = e.request("r-1")
+	if !r.DueAt.Equal(r.RevertAt) {
+		t.Fatalf("after it took effect, due %s, want the revert at %s", r.DueAt, r.RevertAt)
+	}
+	reads := e.signInReads()
+	for _, d := range []time.Duration{time.Hour, 5 * time.Hour} {
+		e.clock.Advance(d)
+		e.due()
+	}
+	if n := len(e.threadPosts(card.Ref, "The change took effect")); n != 1 {
+		t.Fatalf("took-effect posted %d times", n)
+	}
+	if len(e.threadPosts(card.Ref, "Not in effect yet")) != 0 || e.signInReads() != reads {
+		t.Fatal("c2bot kept watching after the change took effect")
+	}
+	if acts := e.actions("r-1"); countOf(acts, "took_effect") != 1 || countOf(acts, "checkpoint") != 0 {
+		t.Fatalf("audit = %v", acts)
+	}
+}
+
+func TestCheckpointsWhileItStillFails(t *testing.T) {
+	// A propagation delay of a day: the tool's sign-ins keep failing.
+	e := newEnvWith(t, sandbox.Options{SignInEvery: fastSignIns, Propagation: 24 * time.Hour})
+	card := e.requestFix("--for 8h")
+	e.click(bob, card.Ref, "Approve")
+	e.flush()
+	time.Sleep(100 * time.Millisecond)
+	// Polls back off: 5m, 10m, 20m, 40m, then hourly; none posts anything.
+	var polls []time.Duration
+	start := e.request("r-1").AppliedAt
+	for {
+		r := e.request("r-1")
+		if !r.DueAt.Before(start.Add(time.Hour)) {
+			break
+		}
+		polls = append(polls, r.DueAt.Sub(start))
+		e.clock.Advance(r.DueAt.Sub(e.clock.Now()))
+		e.due()
+	}
+	if want := []time.Duration{5 * time.Minute, 15 * time.Minute, 35 * time.Minute}; len(polls) != len(want) ||
+		polls[0] != want[0] || polls[1] != want[1] || polls[2] != want[2] {
+		t.Fatalf("sign-in checks at %v, want %v", polls, want)
+	}
+	if n := len(e.threadPosts(card.Ref, "")); n != 0 {
+		t.Fatalf("%d notices before the first checkpoint", n)
+	}
+	e.clock.Advance(start.Add(time.Hour).Sub(e.clock.Now()))
+	e.due()
+	cps := e.threadPosts(card.Ref, "Not in effect yet")
+	if len(cps) != 1 || !strings.Contains(cps[0].Title, "1h after the change") {
+		t.Fatalf("first checkpoint: %+v", cps)
+	}
+	txt := cps[0].PlainText()
+	for _, want := range []string{"50076", "MFA required", "Error 50076"} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("checkpoint lacks %q:\n%s", want, txt)
+		}
+	}
+	// Run the scheduler through to the revert: one more checkpoint (6h); the
+	// 24h one lies outside the 8h window.
+	for i := 0; i < 50 && e.request("r-1").State == store.Applied; i++ {
+		r := e.request("r-1")
+		e.clock.Advance(r.DueAt.Sub(e.clock.Now()))
+		e.due()
+	}
+	if r := e.request("r-1"); r.State != store.Reverted {
+		t.Fatalf("state = %s", r.State)
+	}
+	cps = e.threadPosts(card.Ref, "Not in effect yet")
+	if len(cps) != 2 || !strings.Contains(cps[1].Title, "6h after the change") {
+		t.Fatalf("checkpoints: %d", len(cps))
+	}
+	reads := e.signInReads()
+	e.clock.Advance(24 * time.Hour)
+	e.due()
+	if e.signInReads() != reads {
+		t.Fatal("sign-ins read after the revert")
+	}
+	if acts := e.actions("r-1"); countOf(acts, "checkpoint") != 2 || countOf(acts, "took_effect") != 0 {
+		t.Fatalf("audit = %v", acts)
+	}
+}
+
+func TestCheckpointsSurviveARestart(t *testing.T) {
+	e := newEnvWith(t, sandbox.Options{SignInEvery: fastSignIns, Propagation: 24 * time.Hour})
+	card := e.requestFix("--for 8h")
+	e.click(bob, card.Ref, "Approve")
+	e.flush()
+	start := e.request("r-1").AppliedAt
+	e.clock.Advance(start.Add(time.Hour).Sub(e.clock.Now()))
+	e.due()
+	// A second core on the same database, as after a restart, three hours on
+	// (the scheduler was down over no checkpoint) and then past 6h.
+	core2, err := handlers.New(handlers.Config{Tenants: []handlers.TenantConfig{{Name: "sandbox", Client: e.cl,
+		Approvers: []string{"bob", "carol"}, ToolAccount: sandbox.DefaultToolAccount}},
+		Senders: []bot.Sender{e.chat}, Store: e.st, Now: e.clock.Now, RetryBase: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.core = core2
+	if err := core2.Recover(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(6*time.Hour + time.Minute)
+	e.due()
+	e.due()
+	cps := e.threadPosts(card.Ref, "Not in effect yet")
+	if len(cps) != 2 || !strings.Contains(cps[0].Title, "1h") || !strings.Contains(cps[1].Title, "6h") {
+		var titles []string
+		for _, m := range cps {
+			titles = append(titles, m.Title)
+		}
+		t.Fatalf("checkpoints after restart: %v", titles)
+	}
+}
+
+func remind30(_ *handlers.Config, tc *handlers.TenantConfig) { tc.RemindBefore = 30 * time.Minute }
+
+func TestReminderBeforeRevertWithButtons(t *testing.T) {
+	e := newEnv(t, remind30)
+	card := e.requestFix("--for 2h")
+	e.click(bob, card.Ref, "Approve")
+	e.flush()
+	r := e.request("r-1")
+	e.clock.Advance(r.RevertAt.Add(-31 * time.Minute).Sub(e.clock.Now()))
+	e.due()
+	if n := len(e.threadPosts(card.Ref, "r-1 reverts in")); n != 0 {
+		t.Fatal("reminded early")
+	}
+	// A chat outage when the reminder is due delays it, never loses it.
+	e.chat.mu.Lock()
+	e.chat.failing = 3
+	e.chat.mu.Unlock()
+	e.clock.Advance(time.Minute)
+	e.due()
+	if n := len(e.threadPosts(card.Ref, "r-1 reverts in")); n != 0 {
+		t.Fatal("posted during the outage?")
+	}
+	for i := 0; i < 5; i++ {
+		e.clock.Advance(2 * time.Minute)
+		e.flush()
+	}
+	rem := e.threadPosts(card.Ref, "r-1 reverts in")
+	if len(rem) != 1 {
+		t.Fatalf("%d reminders after the outage", len(rem))
+	}
+	var labels []string
+	for _, b := range rem[0].Buttons {
+		labels = append(labels, b.Label+"="+b.Command)
+	}
+	if strings.Join(labels, ",") != "Extend=extend r-1 8h,Revert now=revert r-1" {
+		// 8h is the default window; the maximum (72h) leaves room for it.
+		t.Fatalf("buttons = %v", labels)
+	}
+	e.due()
+	if n := len(e.threadPosts(card.Ref, "r-1 reverts in")); n != 1 {
+		t.Fatalf("reminder repeated: %d", n)
+	}
+
+	// Find the reminder's message and use its buttons.
+	var ref bot.MessageRef
+	e.chat.mu.Lock()
+	for _, p := range e.chat.posts {
+		if strings.HasPrefix(p.Msg.Title, "r-1 reverts in") {
+			ref = p.Ref
+		}
+	}
+	e.chat.mu.Unlock()
+	// Extend asks for approval again; approved, the revert moves and a new
+	// reminder is due before the new end.
+	e.click(alice, ref, "Extend")
+	ext := e.chat.lastPost(t)
+	if !strings.HasPrefix(ext.Msg.Title, "Approval needed: extend r-1 by 8h") {
+		t.Fatalf("Extend gave: %s", ext.Msg.PlainText())
+	}
+	e.click(bob, ext.Ref, "Approve")
+	e.flush()
+	r2 := e.request("r-1")
+	if !r2.RevertAt.Equal(r.RevertAt.Add(8 * time.Hour)) {
+		t.Fatalf("revert at %s after the extension, want %s", r2.RevertAt, r.RevertAt.Add(8*time.Hour))
+	}
+	if want := r2.RevertAt.Add(-30 * time.Minute); !r2.DueAt.Equal(want) && r2.DueAt.After(want) {
+		t.Fatalf("due %s, want the new reminder by %s", r2.DueAt, want)
+	}
+	// Revert now checks who may revert: a stranger may not, the requester may.
+	e.click(bot.User{ID: "mallory"}, ref, "Revert now")
+	if w := e.chat.lastWhisper(t); !strings.Contains(w, "Only Alice or an approver") {
+		t.Fatalf("stranger's Revert now: %q", w)
+	}
+	if !opened(e.sb.State()) {
+		t.Fatal("a stranger reverted the change")
+	}
+	e.click(alice, ref, "Revert now")
+	e.flush()
+	if r := e.request("r-1"); r.State != store.Reverted || !blocked(e.sb.State()) {
+		t.Fatalf("Revert now: %s, tenant %+v", r.State, e.sb.State())
+	}
+}
+
+func TestNoReminderWhenOff(t *testing.T) {
+	e := newEnv(t) // RemindBefore zero
+	card := e.requestFix("--for 2h")
+	e.click(bob, card.Ref, "Approve")
+	for i := 0; i < 40 && e.request("r-1").State == store.Applied; i++ {
+		e.clock.Advance(e.request("r-1").DueAt.Sub(e.clock.Now()))
+		e.due()
+	}
+	if n := len(e.threadPosts(card.Ref, "r-1 reverts in")); n != 0 {
+		t.Fatalf("%d reminders with the reminder off", n)
+	}
+}
