@@ -156,12 +156,19 @@ type envOption func(*handlers.Config, *handlers.TenantConfig)
 
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
-	return newEnvWith(t, sandbox.Options{}, opts...)
+	return newEnvWith(t, sandbox.Options{}, false, opts...)
 }
 
-// newEnvWith is newEnv on a sandbox started with sbOpts.
-func newEnvWith(t testing.TB, sbOpts sandbox.Options, opts ...envOption) *env {
+// newEnvWith is newEnv on a sandbox started with sbOpts. With shareClock the
+// sandbox runs on the test's clock (its sign-ins and propagation follow
+// Advance), and its tokens live long enough for MSAL's cached one.
+func newEnvWith(t testing.TB, sbOpts sandbox.Options, shareClock bool, opts ...envOption) *env {
 	t.Helper()
+	ck := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	if shareClock {
+		sbOpts.Now = ck.Now
+		sbOpts.TokenLifetime = 1000 * time.Hour
+	}
 	sb, err := sandbox.Start(sbOpts)
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +182,6 @@ func newEnvWith(t testing.TB, sbOpts sandbox.Options, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ck := &clock{t: time.Now().UTC().Truncate(time.Second)}
 	st, err := store.Open(filepath.Join(t.TempDir(), "c2bot.db"), store.Options{Now: ck.Now})
 	if err != nil {
 		t.Fatal(err)

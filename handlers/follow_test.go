@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -34,95 +35,92 @@ func (e *env) signInReads() int {
 	return n
 }
 
-// The sandbox runs on the wall clock while the core's clock is moved, so the
-// sign-ins the core reads are those of the last moments; the tool signs in
-// every 20 ms so there always are some.
-const fastSignIns = 20 * time.Millisecond
+// runUntil moves the clock from due time to due time, running the
+// scheduler, while the request is applied and stop says go on (at most n steps).
+func (e *env) runUntil(id string, n int, stop func() bool) {
+	e.t.Helper()
+	for i := 0; i < n && e.request(id).State == store.Applied && !stop(); i++ {
+		if d := e.request(id).DueAt.Sub(e.clock.Now()); d > 0 {
+			e.clock.Advance(d)
+		}
+		e.due()
+	}
+}
 
 func TestTookEffectPostedOnce(t *testing.T) {
-	e := newEnvWith(t, sandbox.Options{SignInEvery: fastSignIns})
-	card := e.requestFix("")
+	// The tool's sign-ins start to succeed two hours after the change.
+	e := newEnvWith(t, sandbox.Options{Propagation: 2 * time.Hour}, true)
+	card := e.requestFix("--for 8h")
 	e.click(bob, card.Ref, "Approve")
 	e.flush()
 	r := e.request("r-1")
 	if want := r.AppliedAt.Add(5 * time.Minute); !r.DueAt.Equal(want) {
 		t.Fatalf("first sign-in check due %s, want %s", r.DueAt, want)
 	}
-	time.Sleep(100 * time.Millisecond) // let the tool sign in after the change
-	e.clock.Advance(5 * time.Minute)
-	e.due()
+	// Polls back off: 5m, 10m, 20m, 40m after the change, then the 1h checkpoint.
+	var polls []time.Duration
+	e.runUntil("r-1", 20, func() bool {
+		d := e.request("r-1").DueAt.Sub(r.AppliedAt)
+		if d < time.Hour {
+			polls = append(polls, d)
+		}
+		return d >= time.Hour
+	})
+	want := []time.Duration{5 * time.Minute, 10 * time.Minute, 20 * time.Minute, 40 * time.Minute}
+	if !slices.Equal(polls, want) {
+		t.Fatalf("sign-in checks at %v, want %v", polls, want)
+	}
+	e.runUntil("r-1", 20, func() bool { return len(e.threadPosts(card.Ref, "The change took effect")) > 0 })
 	posts := e.threadPosts(card.Ref, "The change took effect")
-	if len(posts) != 1 {
-		t.Fatalf("%d took-effect notices", len(posts))
+	if len(posts) != 1 || !strings.HasPrefix(posts[0].Title, "The change took effect after 2h") {
+		t.Fatalf("took-effect notices: %+v", posts)
 	}
 	if txt := posts[0].PlainText(); !strings.Contains(txt, sandbox.DefaultToolAccount) {
 		t.Fatalf("notice:\n%s", txt)
+	}
+	if cps := e.threadPosts(card.Ref, "Not in effect yet"); len(cps) != 1 || !strings.Contains(cps[0].Title, "1h after") {
+		t.Fatalf("checkpoints before it took effect: %d", len(cps))
 	}
 	r = e.request("r-1")
 	if !r.DueAt.Equal(r.RevertAt) {
 		t.Fatalf("after it took effect, due %s, want the revert at %s", r.DueAt, r.RevertAt)
 	}
 	reads := e.signInReads()
-	for _, d := range []time.Duration{time.Hour, 5 * time.Hour} {
-		e.clock.Advance(d)
-		e.due()
+	e.runUntil("r-1", 20, func() bool { return false })
+	if st := e.request("r-1").State; st != store.Reverted {
+		t.Fatalf("state = %s", st)
 	}
 	if n := len(e.threadPosts(card.Ref, "The change took effect")); n != 1 {
 		t.Fatalf("took-effect posted %d times", n)
 	}
-	if len(e.threadPosts(card.Ref, "Not in effect yet")) != 0 || e.signInReads() != reads {
+	if len(e.threadPosts(card.Ref, "Not in effect yet")) != 1 || e.signInReads() != reads {
 		t.Fatal("c2bot kept watching after the change took effect")
 	}
-	if acts := e.actions("r-1"); countOf(acts, "took_effect") != 1 || countOf(acts, "checkpoint") != 0 {
+	if acts := e.actions("r-1"); countOf(acts, "took_effect") != 1 || countOf(acts, "checkpoint") != 1 {
 		t.Fatalf("audit = %v", acts)
 	}
 }
 
 func TestCheckpointsWhileItStillFails(t *testing.T) {
-	// A propagation delay of a day: the tool's sign-ins keep failing.
-	e := newEnvWith(t, sandbox.Options{SignInEvery: fastSignIns, Propagation: 24 * time.Hour})
+	// A propagation delay of two days: the tool's sign-ins keep failing.
+	e := newEnvWith(t, sandbox.Options{Propagation: 48 * time.Hour}, true)
 	card := e.requestFix("--for 8h")
 	e.click(bob, card.Ref, "Approve")
 	e.flush()
-	time.Sleep(100 * time.Millisecond)
-	// Polls back off: 5m, 10m, 20m, 40m, then hourly; none posts anything.
-	var polls []time.Duration
-	start := e.request("r-1").AppliedAt
-	for {
-		r := e.request("r-1")
-		if !r.DueAt.Before(start.Add(time.Hour)) {
-			break
-		}
-		polls = append(polls, r.DueAt.Sub(start))
-		e.clock.Advance(r.DueAt.Sub(e.clock.Now()))
-		e.due()
-	}
-	if want := []time.Duration{5 * time.Minute, 15 * time.Minute, 35 * time.Minute}; len(polls) != len(want) ||
-		polls[0] != want[0] || polls[1] != want[1] || polls[2] != want[2] {
-		t.Fatalf("sign-in checks at %v, want %v", polls, want)
-	}
-	if n := len(e.threadPosts(card.Ref, "")); n != 0 {
-		t.Fatalf("%d notices before the first checkpoint", n)
-	}
-	e.clock.Advance(start.Add(time.Hour).Sub(e.clock.Now()))
-	e.due()
+	e.runUntil("r-1", 50, func() bool { return len(e.threadPosts(card.Ref, "Not in effect yet")) > 0 })
 	cps := e.threadPosts(card.Ref, "Not in effect yet")
 	if len(cps) != 1 || !strings.Contains(cps[0].Title, "1h after the change") {
 		t.Fatalf("first checkpoint: %+v", cps)
 	}
 	txt := cps[0].PlainText()
-	for _, want := range []string{"50076", "MFA required", "Error 50076"} {
+	for _, want := range []string{"Error 50076", "MFA required", "multi-factor authentication", sandbox.DefaultToolAccount} {
 		if !strings.Contains(txt, want) {
 			t.Errorf("checkpoint lacks %q:\n%s", want, txt)
 		}
 	}
-	// Run the scheduler through to the revert: one more checkpoint (6h); the
-	// 24h one lies outside the 8h window.
-	for i := 0; i < 50 && e.request("r-1").State == store.Applied; i++ {
-		r := e.request("r-1")
-		e.clock.Advance(r.DueAt.Sub(e.clock.Now()))
-		e.due()
-	}
+	// Through to the revert: one more checkpoint (6h); the 24h one lies
+	// outside the 8h window.
+	e.runUntil("r-1", 50, func() bool { return false })
 	if r := e.request("r-1"); r.State != store.Reverted {
 		t.Fatalf("state = %s", r.State)
 	}
@@ -142,7 +140,7 @@ func TestCheckpointsWhileItStillFails(t *testing.T) {
 }
 
 func TestCheckpointsSurviveARestart(t *testing.T) {
-	e := newEnvWith(t, sandbox.Options{SignInEvery: fastSignIns, Propagation: 24 * time.Hour})
+	e := newEnvWith(t, sandbox.Options{Propagation: 48 * time.Hour}, true)
 	card := e.requestFix("--for 8h")
 	e.click(bob, card.Ref, "Approve")
 	e.flush()
