@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -28,7 +29,7 @@ func commandTable() []command {
 		{verb: "extend", usage: `extend <id> <duration> [--reason "…"]`, summary: "keep a change longer (needs approval again)", run: (*Core).extend},
 		{verb: "cancel", usage: "cancel <id>", summary: "withdraw a request that is not approved yet", run: (*Core).cancel},
 		{verb: "signins", usage: "signins [tenant] [--account upn] [--since 24h]", summary: "the tool's recent sign-ins and why they failed", run: (*Core).signins},
-		{verb: "audit", usage: "audit [id]", summary: "what c2bot did, and who asked", run: (*Core).audit},
+		{verb: "audit", usage: "audit [id] [--before N]", summary: "what c2bot did, and who asked", run: (*Core).audit},
 		{verb: "help", usage: "help", summary: "this list", run: (*Core).help},
 	}
 }
@@ -608,14 +609,24 @@ func (c *Core) signins(ctx context.Context, cmd bot.Command, a args) error {
 	return err
 }
 
+// auditPage is how many events one "audit" reply shows.
+const auditPage = 20
+
 func (c *Core) audit(ctx context.Context, cmd bot.Command, a args) error {
-	if err := a.only(); err != nil {
+	if err := a.only("before"); err != nil {
 		return userErrorf("%v", err)
 	}
-	id := ""
+	f := store.AuditFilter{Limit: auditPage + 1}
+	if v, ok := a.flags["before"]; ok {
+		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		if err != nil || n == 0 {
+			return userErrorf("--before takes an event number (the More button gives it), not %q.", v)
+		}
+		f.BeforeSeq = n
+	}
 	if len(a.pos) == 1 {
-		id = strings.ToLower(a.pos[0])
-		r, err := c.cfg.Store.Get(ctx, id)
+		f.RequestID = strings.ToLower(a.pos[0])
+		r, err := c.cfg.Store.Get(ctx, f.RequestID)
 		if err != nil {
 			return err
 		}
@@ -625,22 +636,27 @@ func (c *Core) audit(ctx context.Context, cmd bot.Command, a args) error {
 	} else if len(a.pos) > 1 {
 		return userErrorf("Usage: %s", c.commands["audit"].usage)
 	}
-	events, err := c.cfg.Store.Audit(ctx, 200, id)
+	if bound, isBound := c.byConv[cmd.Conv.Key()]; isBound {
+		f.Tenants = []string{bound}
+	}
+	events, err := c.cfg.Store.ListAudit(ctx, f)
 	if err != nil {
 		return fmt.Errorf("read audit: %w", err)
 	}
-	var visible []store.Event
-	bound, isBound := c.byConv[cmd.Conv.Key()]
-	for _, e := range events {
-		if isBound && e.Tenant != "" && e.Tenant != bound {
-			continue
+	more := len(events) > auditPage
+	if more {
+		events = events[1:]
+	}
+	msg := renderAudit(f.RequestID, events)
+	if more {
+		next := fmt.Sprintf("audit --before %d", events[0].Seq)
+		if f.RequestID != "" {
+			next = fmt.Sprintf("audit %s --before %d", f.RequestID, events[0].Seq)
 		}
-		visible = append(visible, e)
+		msg.Buttons = []bot.Button{{Label: "More", Command: next}}
+		msg.Footer = fmt.Sprintf("Older events: “%s”.", next)
 	}
-	if len(visible) > 20 {
-		visible = visible[len(visible)-20:]
-	}
-	_, err = c.reply(ctx, cmd, renderAudit(id, visible))
+	_, err = c.reply(ctx, cmd, msg)
 	return err
 }
 

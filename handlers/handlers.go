@@ -42,6 +42,7 @@ type Store interface {
 	Due(ctx context.Context, now time.Time) ([]store.Request, error)
 	NextDue(ctx context.Context) (time.Time, bool, error)
 	Audit(ctx context.Context, limit int, requestID string) ([]store.Event, error)
+	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Event, error)
 	AppendAudit(ctx context.Context, events ...store.Event) error
 	Enqueue(ctx context.Context, items ...store.OutboxItem) error
 	OutboxReady(ctx context.Context, now time.Time, limit int) ([]store.OutboxItem, error)
@@ -199,6 +200,7 @@ func New(cfg Config) (*Core, error) {
 	if cfg.DefaultDuration < cfg.MinDuration || cfg.DefaultDuration > cfg.MaxDuration {
 		return nil, fmt.Errorf("handlers: default duration %s is outside %s–%s", cfg.DefaultDuration, cfg.MinDuration, cfg.MaxDuration)
 	}
+	cfg.Store = auditLogger{Store: cfg.Store, log: cfg.Logger, now: cfg.Now}
 	c := &Core{
 		cfg:        cfg,
 		log:        cfg.Logger,

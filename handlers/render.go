@@ -401,7 +401,7 @@ func renderAudit(id string, events []store.Event) bot.Message {
 		if e.Detail != "" {
 			v += ": " + e.Detail
 		}
-		s.Facts = append(s.Facts, bot.Fact{Name: stamp(e.At) + " · " + e.Actor, Value: v})
+		s.Facts = append(s.Facts, bot.Fact{Name: fmt.Sprintf("#%d %s · %s", e.Seq, stamp(e.At), e.Actor), Value: v})
 	}
 	m.Sections = []bot.Section{s}
 	return m
