@@ -101,6 +101,7 @@ func buildTenants(cfg Config, log *slog.Logger) ([]handlers.TenantConfig, error)
 		out = append(out, handlers.TenantConfig{
 			Name: cfg.TenantName, Client: cl, Approvers: cfg.Approvers, AllowSelfApproval: cfg.AllowSelfApproval,
 			Channels: cfg.Channels, ToolAccount: cfg.ToolAccount,
+			ApprovalsRequired: cfg.ApprovalsRequired, RequireReason: cfg.RequireReason, RemindBefore: cfg.RemindBefore,
 		})
 	}
 	for _, t := range cfg.Tenants {
@@ -122,10 +123,12 @@ func buildTenants(cfg Config, log *slog.Logger) ([]handlers.TenantConfig, error)
 		if len(approvers) == 0 {
 			approvers = cfg.Approvers
 		}
-		out = append(out, handlers.TenantConfig{
+		tc := handlers.TenantConfig{
 			Name: t.Name, Client: cl, Approvers: approvers, AllowSelfApproval: t.AllowSelfApproval || cfg.AllowSelfApproval,
 			Channels: t.Channels, ToolAccount: t.ToolAccount, Product: t.Product, Version: t.Version,
-		})
+		}
+		tc.ApprovalsRequired, tc.RequireReason, tc.RemindBefore = cfg.governance(t)
+		out = append(out, tc)
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no tenant configured: set C2_TENANT_ID, C2_CLIENT_ID and C2_CLIENT_SECRET (or C2_CLIENT_CERT), list tenants in the C2_CONFIG file, or run `c2bot demo` for the sandbox")
@@ -222,6 +225,7 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 		Tenants: tenants, Senders: senders, Store: a.store, Logger: log, Now: now,
 		DefaultDuration: cfg.DefaultDuration, MinDuration: cfg.MinDuration, MaxDuration: cfg.MaxDuration,
 		ApprovalTTL: cfg.ApprovalTTL, RetryBase: cfg.RetryBase,
+		WatchInterval: cfg.WatchInterval, Checkpoints: cfg.WatchCheckpoints,
 		OnEvent: func(action string) { events.WithLabelValues(action).Inc() },
 	})
 	if err != nil {

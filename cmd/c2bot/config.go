@@ -48,6 +48,11 @@ type Config struct {
 	MaxDuration       time.Duration
 	ApprovalTTL       time.Duration
 	RetryBase         time.Duration
+	ApprovalsRequired int
+	RequireReason     bool
+	RemindBefore      time.Duration
+	WatchInterval     time.Duration
+	WatchCheckpoints  []time.Duration
 
 	Console   bool
 	LogLevel  string
@@ -72,6 +77,11 @@ type TenantFile struct {
 	Approvers         []string `yaml:"approvers"`
 	AllowSelfApproval bool     `yaml:"allow_self_approval"`
 	Channels          []string `yaml:"channels"`
+	// ApprovalsRequired, RequireReason and RemindBefore override the
+	// top-level settings for this tenant when set ("0" turns the reminder off).
+	ApprovalsRequired int    `yaml:"approvals_required"`
+	RequireReason     *bool  `yaml:"require_reason"`
+	RemindBefore      string `yaml:"remind_before"`
 }
 
 // setting describes one configuration value.
@@ -83,6 +93,10 @@ type setting struct {
 	list   *[]string
 	flag   *bool
 	dur    *time.Duration
+	num    *int
+	durs   *[]time.Duration
+	// zeroOK lets a duration be 0 (a feature turned off).
+	zeroOK bool
 }
 
 func (s setting) env() string      { return "C2_" + s.name }
@@ -118,6 +132,11 @@ func (c *Config) settings() []setting {
 		{name: "MAX_DURATION", help: "longest change window (extensions included)", dur: &c.MaxDuration},
 		{name: "APPROVAL_TTL", help: "how long a request waits for approval", dur: &c.ApprovalTTL},
 		{name: "RETRY_BASE", help: "first wait before retrying a failed revert or an undelivered chat notice; it doubles on each attempt, up to 15m", dur: &c.RetryBase},
+		{name: "APPROVALS_REQUIRED", help: "distinct approvers needed for a change or an extension (the requester never counts when more than one is needed)", num: &c.ApprovalsRequired},
+		{name: "REQUIRE_REASON", help: "fix and extend need --reason", flag: &c.RequireReason},
+		{name: "REMIND_BEFORE", help: "remind the thread this long before the revert, with Extend and Revert now; 0 turns it off", dur: &c.RemindBefore, zeroOK: true},
+		{name: "WATCH_INTERVAL", help: "first wait before reading the tool's sign-ins after a change; it doubles after each read, up to 1h", dur: &c.WatchInterval},
+		{name: "WATCH_CHECKPOINTS", help: "comma-separated times after a change at which c2bot says it has not taken effect yet (only those inside the window)", durs: &c.WatchCheckpoints},
 		{name: "CONSOLE", help: "serve the local console (loopback addresses only)", flag: &c.Console},
 		{name: "LOG_LEVEL", help: "debug, info, warn or error", str: &c.LogLevel},
 		{name: "LOG_FORMAT", help: "text or json", str: &c.LogFormat},
@@ -139,6 +158,10 @@ func defaults() Config {
 		MaxDuration:           72 * time.Hour,
 		ApprovalTTL:           time.Hour,
 		RetryBase:             30 * time.Second,
+		ApprovalsRequired:     1,
+		RemindBefore:          30 * time.Minute,
+		WatchInterval:         5 * time.Minute,
+		WatchCheckpoints:      []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour},
 		LogLevel:              "info",
 		LogFormat:             "text",
 	}
@@ -156,12 +179,30 @@ func (s setting) set(v string) error {
 			return fmt.Errorf("%s: %q is not true or false", s.env(), v)
 		}
 		*s.flag = b
+	case s.dur != nil && s.zeroOK && strings.TrimSpace(v) == "0":
+		*s.dur = 0
 	case s.dur != nil:
 		d, err := parseDuration(v)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.env(), err)
 		}
 		*s.dur = d
+	case s.num != nil:
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 1 || n > 10 {
+			return fmt.Errorf("%s: %q is not a number from 1 to 10", s.env(), v)
+		}
+		*s.num = n
+	case s.durs != nil:
+		var out []time.Duration
+		for _, p := range splitList(v) {
+			d, err := parseDuration(p)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.env(), err)
+			}
+			out = append(out, d)
+		}
+		*s.durs = out
 	}
 	return nil
 }
@@ -329,6 +370,12 @@ func (c *Config) validate() error {
 		if names[t.Name] {
 			return fmt.Errorf("config file: tenant %s is listed twice", t.Name)
 		}
+		if t.ApprovalsRequired < 0 || t.ApprovalsRequired > 10 {
+			return fmt.Errorf("config file: tenant %s: approvals_required must be from 1 to 10", t.Name)
+		}
+		if _, err := t.remindBefore(0); err != nil {
+			return fmt.Errorf("config file: tenant %s: remind_before: %w", t.Name, err)
+		}
 		names[t.Name] = true
 	}
 	switch c.LogFormat {
@@ -337,4 +384,29 @@ func (c *Config) validate() error {
 		return fmt.Errorf("C2_LOG_FORMAT must be text or json, not %q", c.LogFormat)
 	}
 	return nil
+}
+
+// remindBefore is the tenant's remind_before, or def when it has none.
+func (t TenantFile) remindBefore(def time.Duration) (time.Duration, error) {
+	switch strings.TrimSpace(t.RemindBefore) {
+	case "":
+		return def, nil
+	case "0":
+		return 0, nil
+	}
+	return parseDuration(t.RemindBefore)
+}
+
+// governance fills a tenant's approvals, reason and reminder settings from
+// its file entry over the top-level ones.
+func (c *Config) governance(t TenantFile) (approvals int, reason bool, remind time.Duration) {
+	approvals, reason, remind = c.ApprovalsRequired, c.RequireReason, c.RemindBefore
+	if t.ApprovalsRequired > 0 {
+		approvals = t.ApprovalsRequired
+	}
+	if t.RequireReason != nil {
+		reason = *t.RequireReason
+	}
+	remind, _ = t.remindBefore(remind) // checked by validate
+	return approvals, reason, remind
 }

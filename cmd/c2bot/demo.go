@@ -91,6 +91,7 @@ func startSandbox(propagation time.Duration, scenario string, cfg Config) (*sand
 	return srv, handlers.TenantConfig{
 		Name: sandboxTenantName, Client: cl, Approvers: cfg.Approvers, AllowSelfApproval: cfg.AllowSelfApproval,
 		Channels: cfg.Channels, ToolAccount: account,
+		ApprovalsRequired: cfg.ApprovalsRequired, RequireReason: cfg.RequireReason, RemindBefore: cfg.RemindBefore,
 	}, nil
 }
 

@@ -231,7 +231,13 @@ func (b *syncBuffer) String() string {
 // points a child c2bot at it.
 func sandboxEnv(t *testing.T) (*sandbox.Server, map[string]string) {
 	t.Helper()
-	sb, err := sandbox.Start(sandbox.Options{})
+	return sandboxEnvWith(t, sandbox.Options{})
+}
+
+// sandboxEnvWith is sandboxEnv on a sandbox started with opts.
+func sandboxEnvWith(t *testing.T, opts sandbox.Options) (*sandbox.Server, map[string]string) {
+	t.Helper()
+	sb, err := sandbox.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

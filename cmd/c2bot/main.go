@@ -3,7 +3,7 @@
 // fix through Microsoft Graph and always puts the tenant back. This package
 // only reads the configuration and wires the other packages together.
 //
-// Subcommands: serve, demo, diagnose, doctor, teams-package, version.
+// Subcommands: serve, demo, diagnose, doctor, audit, teams-package, version.
 package main
 
 import (
@@ -49,6 +49,7 @@ Usage:
   c2bot demo             run the bot on the built-in sandbox tenant with the local console
   c2bot diagnose         run the checks once and print the findings (--sandbox, --json)
   c2bot doctor           check configuration, credentials and permissions
+  c2bot audit            write the audit log (--format json|csv, --tenant, --since 30d, --request r-1)
   c2bot teams-package    write the Teams app package (zip) for upload
   c2bot version          print the version
 
@@ -72,6 +73,8 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer, getenv fu
 		return cmdDiagnose(ctx, rest, stdout, stderr, getenv)
 	case "doctor":
 		return cmdDoctor(ctx, rest, stdout, stderr, getenv)
+	case "audit":
+		return cmdAudit(ctx, rest, stdout, stderr, getenv)
 	case "teams-package":
 		return cmdTeamsPackage(rest, stdout, stderr, getenv)
 	case "version", "--version", "-version":
