@@ -8,6 +8,7 @@ import (
 	"github.com/c2bot/c2bot/bot"
 	"github.com/c2bot/c2bot/handlers"
 	"github.com/c2bot/c2bot/store"
+	"github.com/c2bot/c2bot/tenant/sandbox"
 )
 
 var dave = bot.User{ID: "dave", Name: "Dave"}
@@ -223,5 +224,29 @@ func TestReasonLengthBound(t *testing.T) {
 	e.requestFix(`--reason "` + long[:len(long)-len("é")] + `"`)
 	if r := e.request("r-1"); len([]rune(r.Reason)) != handlers.MaxReason {
 		t.Fatalf("reason of %d characters stored", len([]rune(r.Reason)))
+	}
+}
+
+func TestCardWarnsOfAMissingPermission(t *testing.T) {
+	var roles []string
+	for _, r := range sandbox.AllRoles {
+		if r != "SharePointTenantSettings.ReadWrite.All" {
+			roles = append(roles, r)
+		}
+	}
+	e := newEnvWith(t, sandbox.Options{Roles: roles}, false)
+	e.say(alice, "diagnose")
+	diag := e.chat.lastPost(t).Msg.PlainText()
+	card := e.requestFix("").Msg.PlainText()
+	for name, txt := range map[string]string{"diagnosis": diag, "approval card": card} {
+		if !strings.Contains(txt, "would fail: c2bot's app lacks SharePointTenantSettings.ReadWrite.All") {
+			t.Errorf("%s does not warn:\n%s", name, txt)
+		}
+	}
+	if !strings.Contains(diag, "[warning] c2bot cannot change SharePoint legacy auth protocols") {
+		t.Errorf("no warning finding:\n%s", diag)
+	}
+	if strings.Contains(card, "Entra ID Security defaults (isEnabled): true → false (would fail") {
+		t.Errorf("a permitted change is marked:\n%s", card)
 	}
 }

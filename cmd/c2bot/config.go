@@ -327,7 +327,7 @@ func loadFile(c *Config, path string) error {
 			return fmt.Errorf("config file %s: unknown key %q (line %d)", path, k, node.Line)
 		}
 		var v string
-		if s.list != nil && node.Kind == yaml.SequenceNode {
+		if (s.list != nil || s.durs != nil) && node.Kind == yaml.SequenceNode {
 			var items []string
 			if err := node.Decode(&items); err != nil {
 				return fmt.Errorf("config file %s: %s: %w", path, k, err)
