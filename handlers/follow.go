@@ -21,6 +21,13 @@ import (
 // resumes it. Each notice is queued in the outbox in the same transaction
 // that records it as done, so none is lost or posted twice.
 
+// Throttling: Graph counts its limits in requests per seconds per app and
+// tenant (https://learn.microsoft.com/graph/throttling-limits). A watch reads
+// one page set per interval per change, the interval doubling from
+// WatchInterval (5 min) to WatchMaxInterval (1 h): a day's watch is about 30
+// reads; a 429 is retried by the tenant client with Retry-After, and a read
+// that still fails just moves the next one back.
+
 // pollTimeout bounds one read of the sign-in log.
 const pollTimeout = time.Minute
 
@@ -130,7 +137,8 @@ func (c *Core) followUp(ctx context.Context, r store.Request) {
 		sum, readErr = c.readSignIns(ctx, r, f.Account)
 	}
 	polls := f.Polls
-	r2, err := c.cfg.Store.Transition(ctx, r.ID, []store.State{store.Applied}, func(r *store.Request, ch *store.Changes) error {
+	var actions []string
+	_, err := c.cfg.Store.Transition(ctx, r.ID, []store.State{store.Applied}, func(r *store.Request, ch *store.Changes) error {
 		f := decodeFollow(*r)
 		if f.Polls != polls {
 			return fmt.Errorf("request %s: follow-up already done: %w", r.ID, store.ErrConflict)
@@ -143,6 +151,10 @@ func (c *Core) followUp(ctx context.Context, r store.Request) {
 			ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "reminded",
 				Detail: "reverts at " + r.RevertAt.UTC().Format(time.RFC3339)})
 			ch.Outbox = append(ch.Outbox, c.threadPost(*r, c.renderReminder(*r, now)))
+		}
+		actions = actions[:0]
+		for _, e := range ch.Audit {
+			actions = append(actions, e.Action)
 		}
 		r.Follow = mustJSON(f)
 		r.DueAt = appliedDue(*r)
@@ -158,7 +170,9 @@ func (c *Core) followUp(ctx context.Context, r store.Request) {
 		}
 		return
 	}
-	_ = r2
+	for _, a := range actions {
+		c.observe(a)
+	}
 	c.wakeDelivery()
 }
 

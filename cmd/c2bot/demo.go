@@ -17,6 +17,10 @@ import (
 	"github.com/c2bot/c2bot/tenant/sandbox"
 )
 
+// demoSignInEvery is how often the demo's tool signs in, so that the
+// sign-in watch sees the change take effect within the demo's window.
+const demoSignInEvery = 10 * time.Second
+
 // sandboxTenantName is the demo tenant's name in commands.
 const sandboxTenantName = "sandbox"
 
@@ -30,6 +34,10 @@ func demoDefaults() Config {
 	c.ApprovalTTL = 15 * time.Minute
 	c.Approvers = []string{"bob"}
 	c.TenantName = sandboxTenantName
+	// The demo window is minutes long: watch, remind and check in seconds.
+	c.WatchInterval = 10 * time.Second
+	c.WatchCheckpoints = []time.Duration{time.Minute}
+	c.RemindBefore = 30 * time.Second
 	return c
 }
 
@@ -72,7 +80,7 @@ func startSandbox(propagation time.Duration, scenario string, cfg Config) (*sand
 		return nil, handlers.TenantConfig{}, usageError{fmt.Sprintf("unknown scenario %q (known: %s)", scenario, scenarioNames())}
 	}
 	initial := state()
-	srv, err := sandbox.Start(sandbox.Options{Propagation: propagation, Initial: &initial})
+	srv, err := sandbox.Start(sandbox.Options{Propagation: propagation, Initial: &initial, SignInEvery: demoSignInEvery})
 	if err != nil {
 		return nil, handlers.TenantConfig{}, fmt.Errorf("sandbox tenant: %w", err)
 	}
