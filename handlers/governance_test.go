@@ -69,6 +69,10 @@ func TestTwoApprovalsNeeded(t *testing.T) {
 	if txt := m.PlainText(); !strings.Contains(txt, "1 of 2 approvals (Bob)") || len(m.Buttons) != 2 {
 		t.Fatalf("card after one approval:\n%s", txt)
 	}
+	e.say(alice, "status")
+	if txt := e.chat.lastPost(t).Msg.PlainText(); !strings.Contains(txt, "Approvals: 1 of 2 approvals (Bob)") {
+		t.Fatalf("status does not count approvals:\n%s", txt)
+	}
 	// The same approver again counts once.
 	e.click(bob, card.Ref, "Approve")
 	if w := e.chat.lastWhisper(t); !strings.Contains(w, "already approved") {

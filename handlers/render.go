@@ -339,6 +339,9 @@ func renderStatus(rs []store.Request, now time.Time) bot.Message {
 		switch r.State {
 		case store.Pending:
 			s.Facts = append(s.Facts, bot.Fact{Name: "Approve by", Value: stamp(r.ExpiresAt)})
+			if required(r) > 1 {
+				s.Facts = append(s.Facts, bot.Fact{Name: "Approvals", Value: approvalsText(r)})
+			}
 		case store.Applied:
 			s.Facts = append(s.Facts, bot.Fact{Name: "Reverts at", Value: fmt.Sprintf("%s (in %s)", stamp(r.RevertAt), humanDuration(r.RevertAt.Sub(now)))})
 		case store.RevertFailed:
