@@ -135,6 +135,9 @@ func (c *Core) followUp(ctx context.Context, r store.Request) {
 	)
 	if poll {
 		sum, readErr = c.readSignIns(ctx, r, f.Account)
+		if readErr != nil {
+			c.log.WarnContext(ctx, "sign-ins not read; will try again", "request", r.ID, "err", readErr)
+		}
 	}
 	polls := f.Polls
 	var actions []string
@@ -214,7 +217,6 @@ func (c *Core) recordPoll(r *store.Request, f *follow, ch *store.Changes, now ti
 		return
 	case readErr != nil:
 		f.LastError = ErrorMessage(readErr)
-		c.log.Warn("sign-ins not read; will try again", "request", r.ID, "err", readErr)
 	}
 	// Still failing (or unknown): announce every checkpoint that has passed.
 	for {

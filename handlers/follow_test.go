@@ -267,3 +267,42 @@ func TestNoReminderWhenOff(t *testing.T) {
 		t.Fatalf("%d reminders with the reminder off", n)
 	}
 }
+
+func TestWatchWhenSignInsCannotBeRead(t *testing.T) {
+	t.Run("errors: the checkpoint says so and the watch goes on", func(t *testing.T) {
+		e := newEnvWith(t, sandbox.Options{Propagation: 48 * time.Hour}, true)
+		card := e.requestFix("--for 8h")
+		e.click(bob, card.Ref, "Approve")
+		e.flush()
+		e.sb.Fail(sandbox.FailRule{Method: "GET", PathPrefix: "/auditLogs/signIns", Status: 500})
+		e.runUntil("r-1", 50, func() bool { return len(e.threadPosts(card.Ref, "Not in effect yet")) > 0 })
+		cps := e.threadPosts(card.Ref, "Not in effect yet")
+		if len(cps) != 1 || !strings.Contains(cps[0].Text, "could not read the sign-ins") {
+			t.Fatalf("checkpoint while reads fail: %+v", cps)
+		}
+		e.sb.ClearFailures()
+		e.runUntil("r-1", 50, func() bool { return len(e.threadPosts(card.Ref, "Not in effect yet")) > 1 })
+		if cps := e.threadPosts(card.Ref, "Not in effect yet"); len(cps) != 2 || !strings.Contains(cps[1].PlainText(), "Error 50076") {
+			t.Fatalf("checkpoint after reads recover: %+v", cps)
+		}
+	})
+	t.Run("no licence: said once, then no more reads", func(t *testing.T) {
+		e := newEnvWith(t, sandbox.Options{Propagation: 48 * time.Hour}, true)
+		card := e.requestFix("--for 8h")
+		e.click(bob, card.Ref, "Approve")
+		e.flush()
+		st := e.sb.State()
+		st.P1 = false
+		e.sb.SetState(st)
+		e.runUntil("r-1", 50, func() bool { return false })
+		if n := len(e.threadPosts(card.Ref, "c2bot cannot watch")); n != 1 {
+			t.Fatalf("%d cannot-watch notices", n)
+		}
+		if n := len(e.threadPosts(card.Ref, "Not in effect yet")); n != 0 {
+			t.Fatalf("%d checkpoints without a licence", n)
+		}
+		if acts := e.actions("r-1"); countOf(acts, "watch_stopped") != 1 || countOf(acts, "reverted") != 1 {
+			t.Fatalf("audit = %v", acts)
+		}
+	})
+}
