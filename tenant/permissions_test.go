@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/c2bot/c2bot/tenant"
 	"github.com/c2bot/c2bot/tenant/sandbox"
@@ -99,5 +100,33 @@ func TestDiagnoseWarnsOfAMissingWritePermission(t *testing.T) {
 		if it.MissingPermission != "" {
 			t.Fatalf("%s marked with every permission granted", it.Kind)
 		}
+	}
+}
+
+func TestSandboxSetRolesAppliesToNewTokens(t *testing.T) {
+	srv, c := startSandbox(t, sandbox.Options{})
+	ctx := context.Background()
+	if roles, err := c.TokenRoles(ctx); err != nil || !slices.Equal(roles, sandbox.AllRoles) {
+		t.Fatalf("default roles = %v, %v", roles, err)
+	}
+	srv.SetRoles([]string{"Policy.Read.All"})
+	c2, err := tenant.New(tenant.Config{TenantID: sandbox.DefaultTenantID, ClientID: sandbox.DefaultClientID,
+		ClientSecret: sandbox.DefaultClientSecret, GraphURL: srv.URL(), AuthorityURL: srv.URL(), HTTPClient: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if roles, err := c2.TokenRoles(ctx); err != nil || !slices.Equal(roles, []string{"Policy.Read.All"}) {
+		t.Fatalf("roles after SetRoles = %v, %v", roles, err)
+	}
+	// The first client's cached token keeps its roles, as in Entra ID.
+	if roles, _ := c.TokenRoles(ctx); !slices.Equal(roles, sandbox.AllRoles) {
+		t.Fatalf("cached token's roles = %v", roles)
+	}
+	if _, err := c2.SignIns(ctx, sandbox.DefaultToolAccount, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	sum, _ := c2.SignIns(ctx, sandbox.DefaultToolAccount, time.Time{})
+	if !strings.Contains(sum.Unavailable, "Authorization_RequestDenied") {
+		t.Fatalf("sign-ins without AuditLog.Read.All: %+v", sum)
 	}
 }
