@@ -306,3 +306,44 @@ func TestWatchWhenSignInsCannotBeRead(t *testing.T) {
 		}
 	})
 }
+
+// TestReminderSurvivesARestart: the reminder is due while the chat is down,
+// and c2bot restarts before it is delivered; the new process delivers it,
+// once.
+func TestReminderSurvivesARestart(t *testing.T) {
+	e := newEnv(t, remind30)
+	card := e.requestFix("--for 2h")
+	e.click(bob, card.Ref, "Approve")
+	e.flush()
+	r := e.request("r-1")
+	e.chat.mu.Lock()
+	e.chat.failing = 1000
+	e.chat.mu.Unlock()
+	e.clock.Advance(r.RevertAt.Add(-30 * time.Minute).Sub(e.clock.Now()))
+	e.due()
+	if acts := e.actions("r-1"); countOf(acts, "reminded") != 1 {
+		t.Fatalf("audit = %v", acts)
+	}
+	e.chat.mu.Lock()
+	e.chat.failing = 0
+	e.chat.mu.Unlock()
+	core2, err := handlers.New(handlers.Config{Tenants: []handlers.TenantConfig{{Name: "sandbox", Client: e.cl,
+		Approvers: []string{"bob", "carol"}, ToolAccount: sandbox.DefaultToolAccount, RemindBefore: 30 * time.Minute}},
+		Senders: []bot.Sender{e.chat}, Store: e.st, Now: e.clock.Now, RetryBase: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.core = core2
+	if err := core2.Recover(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(10 * time.Minute) // past the outbox's backoff
+	e.due()
+	e.due()
+	if n := len(e.threadPosts(card.Ref, "r-1 reverts in")); n != 1 {
+		t.Fatalf("%d reminders after the restart", n)
+	}
+	if acts := e.actions("r-1"); countOf(acts, "reminded") != 1 {
+		t.Fatalf("audit = %v", acts)
+	}
+}
