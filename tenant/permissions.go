@@ -73,12 +73,18 @@ var Permissions = []Need{
 	{FeatureSharePoint, Read, []string{"SharePointTenantSettings.Read.All", "SharePointTenantSettings.ReadWrite.All"}, docSharePointGet},
 	{FeatureSharePoint, Write, []string{"SharePointTenantSettings.ReadWrite.All"}, docSharePointUpdate},
 	{FeatureConditionalAccess, Read, []string{"Policy.Read.All"}, docCAList},
-	{FeatureCAExclusion, Write, []string{"Policy.Read.All"}, docCAUpdate},
+	// Least privileged: Policy.Read.All and Policy.ReadWrite.ConditionalAccess;
+	// the page's higher-privileged pair has Application.Read.All instead.
+	{FeatureCAExclusion, Write, []string{"Policy.Read.All", "Application.Read.All"}, docCAUpdate},
 	{FeatureCAExclusion, Write, []string{"Policy.ReadWrite.ConditionalAccess"}, docCAUpdate},
 	{FeatureSignIns, Read, []string{"AuditLog.Read.All"}, docSignInList},
 	{FeatureSignIns, Read, []string{"Directory.Read.All"}, docSignInList},
 	{FeatureToolAccount, Read, []string{"User.Read.All", "Directory.Read.All"}, docUserGet},
 }
+
+// (Verified on the v1.0 pages above: the SharePoint update needs
+// SharePointTenantSettings.ReadWrite.All only; List signIns needs
+// AuditLog.Read.All and Directory.Read.All.)
 
 // RequiredPermissions lists each permission of Permissions once (the first
 // of each AnyOf), in table order: what to grant an app registration.

@@ -50,7 +50,7 @@ func endpointRoles(method, route string) [][]string {
 	case route == "admin/sharepoint/settings":
 		return [][]string{{"SharePointTenantSettings.Read.All", "SharePointTenantSettings.ReadWrite.All"}}
 	case strings.HasPrefix(route, "identity/conditionalaccess/policies") && write:
-		return [][]string{{"Policy.Read.All"}, {"Policy.ReadWrite.ConditionalAccess"}}
+		return [][]string{{"Policy.Read.All", "Application.Read.All"}, {"Policy.ReadWrite.ConditionalAccess"}}
 	case strings.HasPrefix(route, "identity/conditionalaccess/policies"):
 		return [][]string{{"Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"}}
 	case route == "auditlogs/signins":
