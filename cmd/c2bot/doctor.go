@@ -83,6 +83,10 @@ func cmdDoctor(ctx context.Context, argv []string, stdout, stderr io.Writer, get
 				checkPermissions(roles, report)
 			}
 		}
+		if t.ApprovalsRequired > 1 && t.ApprovalsRequired > len(t.Approvers) {
+			report(false, "  approvals", fmt.Sprintf("%d approvals required but only %d approver(s) configured: no change could be approved",
+				t.ApprovalsRequired, len(t.Approvers)))
+		}
 		if len(t.Approvers) == 0 {
 			report(false, "  approvers", "none configured (C2_APPROVERS): nobody can approve a change")
 		}

@@ -482,6 +482,9 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"serve"}, map[string]string{"C2_LISTEN": "127.0.0.1:0", "C2_DB": "x.db"}, 1, "no tenant configured"},
 		{[]string{"diagnose"}, nil, 1, "no tenant configured"},
 		{[]string{"teams-package"}, nil, 2, "C2_TEAMS_APP_ID"},
+		{[]string{"audit", "--format", "xml"}, nil, 2, "--format must be json or csv"},
+		{[]string{"audit", "--since", "lately"}, nil, 2, "--since"},
+		{[]string{"audit"}, map[string]string{"C2_DB": "missing.db"}, 1, "missing.db"},
 		{[]string{"serve"}, map[string]string{"C2_LISTEN": "127.0.0.1:0", "C2_DB": "x.db", "C2_TENANT_ID": "t", "C2_CLIENT_ID": "c",
 			"C2_CLIENT_SECRET": "hunter2", "C2_TEAMS_APP_ID": "a", "C2_TEAMS_APP_PASSWORD": "hunter2"}, 1, "C2_TEAMS_APP_TENANT_ID"},
 	}
