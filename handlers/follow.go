@@ -276,6 +276,12 @@ func renderCheckpoint(r store.Request, f follow, elapsed time.Duration, sum tena
 		m.Text = fmt.Sprintf("No successful sign-in of %s since the change (%d sign-in(s) seen). Is the job running?", f.Account, sum.Total)
 	default:
 		m.Text = fmt.Sprintf("The sign-ins of %s still fail: %d since the change, none succeeded.", f.Account, sum.Total-sum.Succeeded)
+		v := tenant.SignInVerdict(sum)
+		finding := bot.Section{Title: "Finding: " + v.Title, Severity: severity(v.Severity)}
+		if v.Fix != "" {
+			finding.Text = "What it means: " + v.Fix
+		}
+		m.Sections = append(m.Sections, finding)
 		for _, g := range sum.Failed {
 			sec := bot.Section{Title: fmt.Sprintf("Error %d × %d", g.ErrorCode, g.Count), Severity: bot.SeverityBlocker, Text: g.Explanation}
 			if g.FailureReason != "" {

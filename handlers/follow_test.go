@@ -113,7 +113,8 @@ func TestCheckpointsWhileItStillFails(t *testing.T) {
 		t.Fatalf("first checkpoint: %+v", cps)
 	}
 	txt := cps[0].PlainText()
-	for _, want := range []string{"Error 50076", "MFA required", "multi-factor authentication", sandbox.DefaultToolAccount} {
+	for _, want := range []string{"Error 50076", "MFA required", "multi-factor authentication", sandbox.DefaultToolAccount,
+		"[blocker] Finding: ", "sign-ins by " + sandbox.DefaultToolAccount + " failed"} {
 		if !strings.Contains(txt, want) {
 			t.Errorf("checkpoint lacks %q:\n%s", want, txt)
 		}

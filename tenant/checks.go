@@ -347,6 +347,10 @@ func signInFinding(s SignInSummary, lastOK time.Time) Finding {
 	return f
 }
 
+// SignInVerdict is the finding Diagnose makes of a sign-in summary (used
+// when the sign-ins are read again after a change).
+func SignInVerdict(s SignInSummary) Finding { return signInFinding(s, s.LastSucceeded) }
+
 func maxTime(a, b time.Time) time.Time {
 	if b.After(a) {
 		return b
