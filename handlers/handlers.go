@@ -1,7 +1,8 @@
 // Package handlers is c2bot's core: the command router and the use cases
 // (diagnose, request, approve and deny, apply, revert, status, extend), the
-// request state machine, the revert scheduler and the notification outbox
-// worker. It speaks bot types to the chat adapters and uses the tenant and
+// request state machine, the revert scheduler (which also follows an applied
+// change: sign-in checks, checkpoints, the reminder) and the notification
+// outbox worker. It speaks bot types to the chat adapters and uses the tenant and
 // store packages through the small interfaces declared here.
 package handlers
 
