@@ -68,13 +68,15 @@ func TestTookEffectEndToEnd(t *testing.T) {
 // window; c2bot is killed between two checkpoints and restarted, and each
 // checkpoint is announced exactly once.
 func TestCheckpointsAcrossARestart(t *testing.T) {
-	_, env := followEnv(t, time.Hour, map[string]string{"C2_WATCH_CHECKPOINTS": "3s,12s,1h"})
+	_, env := followEnv(t, time.Hour, map[string]string{"C2_WATCH_CHECKPOINTS": "6s,15s,1h"})
 	p := startBot(t, env, "serve")
+	// The tool signs in every 5 s, so by the first checkpoint (6 s) it has
+	// tried at least once.
 	p.say(t, "alice", "/c2 fix --for 25s")
 	card := p.waitMessage(t, "bob", 30*time.Second, titled("Approval needed"))
 	p.click(t, "bob", card, "Approve")
 	p.waitMessage(t, "bob", 30*time.Second, titled("Applied"))
-	first := p.waitMessage(t, "bob", 30*time.Second, titled("Not in effect yet, 3s after the change"))
+	first := p.waitMessage(t, "bob", 30*time.Second, titled("Not in effect yet, 6s after the change"))
 	for _, want := range []string{"50076", "MFA required"} {
 		if !strings.Contains(first.Plain, want) {
 			t.Errorf("checkpoint lacks %q:\n%s", want, first.Plain)
@@ -86,9 +88,9 @@ func TestCheckpointsAcrossARestart(t *testing.T) {
 	}
 
 	p2 := startBot(t, env, "serve")
-	p2.waitMessage(t, "bob", 40*time.Second, titled("Not in effect yet, 12s after the change"))
+	p2.waitMessage(t, "bob", 40*time.Second, titled("Not in effect yet, 15s after the change"))
 	p2.waitMessage(t, "bob", 40*time.Second, titled("Reverted"))
-	if n := countMessages(p2, t, "bob", "Not in effect yet, 3s"); n != 0 {
+	if n := countMessages(p2, t, "bob", "Not in effect yet, 6s"); n != 0 {
 		t.Fatal("the first checkpoint was posted again after the restart")
 	}
 	p2.kill(t)
@@ -102,12 +104,12 @@ func TestCheckpointsAcrossARestart(t *testing.T) {
 // with working Extend and Revert now buttons, and `c2bot audit` exports the
 // whole story as CSV and JSON.
 func TestReminderButtonsAndAuditExport(t *testing.T) {
-	sb, env := followEnv(t, time.Hour, map[string]string{"C2_REMIND_BEFORE": "15s", "C2_WATCH_CHECKPOINTS": "1h",
+	sb, env := followEnv(t, time.Hour, map[string]string{"C2_REMIND_BEFORE": "30s", "C2_WATCH_CHECKPOINTS": "1h",
 		"C2_REQUIRE_REASON": "true"})
 	p := startBot(t, env, "serve")
-	p.say(t, "alice", "/c2 fix --for 20s")
+	p.say(t, "alice", "/c2 fix --for 40s")
 	p.waitMessage(t, "alice", 20*time.Second, func(m consoleMessage) bool { return strings.Contains(m.Plain, "need a reason") })
-	p.say(t, "alice", `/c2 fix --for 20s --reason "=restore job 4711, finance"`)
+	p.say(t, "alice", `/c2 fix --for 40s --reason "=restore job 4711, finance"`)
 	card := p.waitMessage(t, "bob", 30*time.Second, titled("Approval needed"))
 	p.click(t, "bob", card, "Approve")
 	p.waitMessage(t, "bob", 30*time.Second, titled("Applied"))
