@@ -124,6 +124,8 @@ type Config struct {
 	Checkpoints []time.Duration
 	// OnEvent, when set, is called with every audit action (metrics).
 	OnEvent func(action string)
+	// Metrics receives command, revert and delivery metrics; nil means none.
+	Metrics Metrics
 }
 
 // Core runs commands and the scheduled work. Create it with New, then call
@@ -137,6 +139,8 @@ type Core struct {
 	byConv   map[string]string
 	senders  map[string]bot.Sender
 	commands map[string]command
+
+	metrics  Metrics
 
 	wakeSched  chan struct{}
 	wakeOutbox chan struct{}
@@ -167,6 +171,9 @@ func New(cfg Config) (*Core, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = nopMetrics{}
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -206,6 +213,7 @@ func New(cfg Config) (*Core, error) {
 		cfg:        cfg,
 		log:        cfg.Logger,
 		now:        cfg.Now,
+		metrics:    cfg.Metrics,
 		tenants:    map[string]*TenantConfig{},
 		byConv:     map[string]string{},
 		senders:    map[string]bot.Sender{},
@@ -308,6 +316,7 @@ func (c *Core) Handle(ctx context.Context, cmd bot.Command) {
 		}
 		if !first {
 			log.InfoContext(ctx, "duplicate delivery ignored", "delivery", cmd.ID)
+			c.metrics.Command("other", OutcomeDuplicate)
 			return
 		}
 	}
@@ -318,6 +327,7 @@ func (c *Core) Handle(ctx context.Context, cmd bot.Command) {
 	}
 	a, err := parseArgs(cmd.Text)
 	if err != nil {
+		c.metrics.Command("other", OutcomeRefused)
 		c.replyError(ctx, cmd, userErrorf("I could not read that command: %v. Try “help”.", err))
 		return
 	}
@@ -326,6 +336,7 @@ func (c *Core) Handle(ctx context.Context, cmd bot.Command) {
 	}
 	entry, ok := c.commands[a.verb]
 	if !ok {
+		c.metrics.Command("other", OutcomeRefused)
 		c.replyError(ctx, cmd, userErrorf("Unknown command %q. Try “help”.", a.verb))
 		return
 	}
@@ -334,9 +345,14 @@ func (c *Core) Handle(ctx context.Context, cmd bot.Command) {
 		var ue *userError
 		if !errors.As(err, &ue) {
 			log.ErrorContext(ctx, "command failed", "verb", a.verb, "err", err)
+			c.metrics.Command(a.verb, OutcomeError)
+		} else {
+			c.metrics.Command(a.verb, OutcomeRefused)
 		}
 		c.replyError(ctx, cmd, err)
+		return
 	}
+	c.metrics.Command(a.verb, OutcomeOK)
 }
 
 // samePerson reports whether two chat user ids are the same person. Every
@@ -399,6 +415,7 @@ func (c *Core) observe(action string) {
 	if c.cfg.OnEvent != nil {
 		c.cfg.OnEvent(action)
 	}
+	c.metrics.Event(action)
 }
 
 // wake nudges the scheduler and the outbox worker.

@@ -246,10 +246,16 @@ func (c *Core) revert(ctx context.Context, id, actor string) {
 	log := c.log.With("request", id)
 	now := c.now()
 	var prev []itemResult
+	late, retry := time.Duration(-1), false
 	r, err := c.cfg.Store.Transition(ctx, id, []store.State{store.Applied, store.RevertFailed, store.Reverting},
 		func(r *store.Request, ch *store.Changes) error {
 			if r.State == store.Reverting && r.DueAt.After(now) {
 				return fmt.Errorf("request %s is being reverted: %w", r.ID, store.ErrConflict)
+			}
+			late, retry = -1, r.State == store.RevertFailed
+			if r.State == store.Applied && !r.DueAt.After(now) {
+				// A scheduled revert (not "revert now"): how late it starts.
+				late = now.Sub(r.DueAt)
 			}
 			r.State = store.Reverting
 			r.DueAt = now.Add(c.cfg.ApplyLease)
@@ -262,6 +268,12 @@ func (c *Core) revert(ctx context.Context, id, actor string) {
 			log.ErrorContext(ctx, "revert not started", "err", err)
 		}
 		return
+	}
+	if late >= 0 {
+		c.metrics.RevertStarted(late)
+	}
+	if retry {
+		c.observe("revert_retry")
 	}
 	items, err := decodeItems(r)
 	cl, cerr := c.client(r)

@@ -222,3 +222,15 @@ func serializationWriterFactories() *absser.SerializationWriterFactoryRegistry {
 	}
 	return r
 }
+
+// UseMetrics makes the client report to m. Call it before the client is
+// used (it is not synchronised with requests in flight); a nil m stops
+// reporting.
+func (c *Client) UseMetrics(m Metrics) {
+	if m == nil {
+		m = nopMetrics{}
+	}
+	c.metrics = m
+	c.retry.metrics = m
+	c.cred.metrics = m
+}

@@ -82,3 +82,16 @@ func opFrom(ctx context.Context) string {
 	}
 	return "other"
 }
+
+// metricOps are the operation labels the client reports, so a metrics
+// backend can create every series at zero; a test keeps it in step with the
+// calls in this package.
+var metricOps = []string{
+	"get_security_defaults", "update_security_defaults",
+	"get_sharepoint_settings", "update_sharepoint_legacy_auth", "update_sharepoint_invited_account_match",
+	"list_conditional_access_policies", "get_conditional_access_policy", "update_conditional_access_policy",
+	"look_up", "read_sign_ins",
+}
+
+// MetricOps returns the operation labels GraphCall and GraphThrottled use.
+func MetricOps() []string { return append([]string(nil), metricOps...) }

@@ -3,6 +3,10 @@ package tenant
 import (
 	"context"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -58,5 +62,38 @@ func TestMetricsCountTokenFailures(t *testing.T) {
 	}
 	if m.calls["get_security_defaults/error"] != 1 {
 		t.Errorf("calls = %v, want one error", m.calls)
+	}
+}
+
+// Every operation name the package passes to call (or to a helper that
+// passes it on) has its label in metricOps, so its series exist from start-up.
+func TestMetricOpsCoverEveryCall(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, op := range MetricOps() {
+		known[op] = true
+	}
+	callOp := regexp.MustCompile(`(?:c\.call|c\.patchSharepointSettings)\(ctx, "([^"]+)"`)
+	found := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range callOp.FindAllStringSubmatch(string(src), -1) {
+			found++
+			if label := OpLabel(m[1]); !known[label] {
+				t.Errorf("%s: operation %q has label %q, missing from metricOps", f, m[1], label)
+			}
+		}
+	}
+	if found < 8 {
+		t.Fatalf("found %d operations; the pattern no longer matches the code", found)
 	}
 }

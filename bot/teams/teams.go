@@ -70,6 +70,9 @@ type Config struct {
 	// (https://api.botframework.com/.default, https://api.botframework.com).
 	TokenScope string
 	Issuer     string
+	// OnTokenFailure, when set, is called for every failed outbound token
+	// request (metrics).
+	OnTokenFailure func()
 	// AppTenantID is the tenant the single-tenant bot is registered in
 	// (C2_TEAMS_APP_TENANT_ID); outbound tokens come from it.
 	AppTenantID string
@@ -224,6 +227,9 @@ func (a *Adapter) token(ctx context.Context) (string, error) {
 	}
 	tok, err := a.tokens.Token(ctx)
 	if err != nil {
+		if a.cfg.OnTokenFailure != nil && ctx.Err() == nil {
+			a.cfg.OnTokenFailure()
+		}
 		return "", fmt.Errorf("get bot token: %w", err)
 	}
 	return "Bearer " + tok, nil

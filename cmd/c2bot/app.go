@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
@@ -39,8 +37,9 @@ const (
 type app struct {
 	cfg   Config
 	log   *slog.Logger
-	store *store.Store
-	core  *handlers.Core
+	store   *store.Store
+	metrics *metrics
+	core    *handlers.Core
 	disp  *bot.Dispatcher
 	slack *slackbot.Adapter
 	teams *teams.Adapter
@@ -156,10 +155,16 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 	if now == nil {
 		now = time.Now
 	}
+	a.metrics = newMetrics(now)
 	tenants := opts.tenants
 	if tenants == nil {
 		if tenants, err = buildTenants(cfg, log); err != nil {
 			return nil, err
+		}
+	}
+	for _, t := range tenants {
+		if mc, ok := t.Client.(interface{ UseMetrics(tenant.Metrics) }); ok {
+			mc.UseMetrics(graphMetrics{a.metrics})
 		}
 	}
 	var senders []bot.Sender
@@ -181,6 +186,7 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 		a.teams, err = teams.New(teams.Config{
 			AppID: cfg.TeamsAppID, AppPassword: cfg.TeamsAppPassword, AppTenantID: cfg.TeamsAppTenantID,
 			AuthorityURL: cfg.AuthorityURL, OpenIDURL: cfg.BotFrameworkOpenIDURL, ListenAddr: cfg.Listen, Logger: log,
+			OnTokenFailure: a.metrics.botTokenFailed,
 		})
 		if err != nil {
 			return nil, err
@@ -214,19 +220,14 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 		}
 	}()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	events := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "c2bot_events_total", Help: "Audit actions by kind (requested, approved, applied, reverted, revert_failed, …).",
-	}, []string{"action"})
-	reg.MustRegister(events)
+	a.metrics.watchStore(a.store, log)
 
 	a.core, err = handlers.New(handlers.Config{
 		Tenants: tenants, Senders: senders, Store: a.store, Logger: log, Now: now,
 		DefaultDuration: cfg.DefaultDuration, MinDuration: cfg.MinDuration, MaxDuration: cfg.MaxDuration,
 		ApprovalTTL: cfg.ApprovalTTL, RetryBase: cfg.RetryBase,
 		WatchInterval: cfg.WatchInterval, Checkpoints: cfg.WatchCheckpoints,
-		OnEvent: func(action string) { events.WithLabelValues(action).Inc() },
+		Metrics: a.metrics,
 	})
 	if err != nil {
 		return nil, err
@@ -234,7 +235,7 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 	if len(cfg.Channels) == 0 && len(cfg.Tenants) == 0 && opts.tenants == nil {
 		log.Warn("no channel is bound to the tenant (C2_CHANNELS); commands are accepted from every channel the bot is in")
 	}
-	a.mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	a.mux.Handle("/metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
 	a.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	a.mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !a.ready.Load() {
