@@ -140,7 +140,7 @@ type Core struct {
 	senders  map[string]bot.Sender
 	commands map[string]command
 
-	metrics  Metrics
+	metrics Metrics
 
 	wakeSched  chan struct{}
 	wakeOutbox chan struct{}

@@ -35,17 +35,17 @@ const (
 
 // app is a wired c2bot: store, tenants, adapters, core and HTTP server.
 type app struct {
-	cfg   Config
-	log   *slog.Logger
+	cfg     Config
+	log     *slog.Logger
 	store   *store.Store
 	metrics *metrics
 	core    *handlers.Core
-	disp  *bot.Dispatcher
-	slack *slackbot.Adapter
-	teams *teams.Adapter
-	web   *web.Adapter
-	mux   *http.ServeMux
-	ready atomic.Bool
+	disp    *bot.Dispatcher
+	slack   *slackbot.Adapter
+	teams   *teams.Adapter
+	web     *web.Adapter
+	mux     *http.ServeMux
+	ready   atomic.Bool
 	// closers run after the server stops, before the store closes.
 	closers []func()
 }
