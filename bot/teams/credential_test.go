@@ -218,3 +218,37 @@ func TestBotNeedsExactlyOneCredential(t *testing.T) {
 		}
 	}
 }
+
+// In a national cloud the inbound tokens carry that cloud's issuer: the
+// public issuer is refused there, and the cloud's is refused in the public
+// cloud.
+func TestInboundIssuerFollowsTheCloud(t *testing.T) {
+	ka, _, _ := testKeys(t)
+	ks := newKeyServer(t, map[string]*rsa.PublicKey{"k1": &ka.PublicKey})
+	gov, err := New(Config{
+		AppID: testAppID, AppPassword: "not-a-real-secret", AppTenantID: "tenant-1",
+		AuthorityURL: "https://127.0.0.1:1", OpenIDURL: ks.URL + "/v1/.well-known/openidconfiguration",
+		Issuer: "https://api.botframework.us", TokenScope: "https://api.botframework.us/.default",
+		ListenAddr: ":3978", HTTPClient: ks.Client(), Logger: quietLogger(),
+		Now: func() time.Time { return testNow },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	public := newAuthAdapter(t, ks)
+	gov.Attach(&recorder{})
+	public.Attach(&recorder{})
+	govClaims := validClaims()
+	govClaims["iss"] = "https://api.botframework.us"
+	govToken := "Bearer " + sign(t, ka, "k1", govClaims)
+	publicToken := "Bearer " + sign(t, ka, "k1", validClaims())
+	if code := post(t, gov, govToken); code != http.StatusOK {
+		t.Errorf("usgov adapter refused a usgov token: %d", code)
+	}
+	if code := post(t, gov, publicToken); code != http.StatusUnauthorized {
+		t.Errorf("usgov adapter answered %d to a public-cloud token, want 401", code)
+	}
+	if code := post(t, public, govToken); code != http.StatusUnauthorized {
+		t.Errorf("public adapter answered %d to a usgov token, want 401", code)
+	}
+}

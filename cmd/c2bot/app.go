@@ -90,8 +90,10 @@ func buildTenants(cfg Config, log *slog.Logger) ([]handlers.TenantConfig, error)
 	}
 	var out []handlers.TenantConfig
 	if cfg.TenantID != "" || cfg.ClientID != "" {
+		fed, mi := secretless(cfg.ClientSecret, cfg.ClientCert, "", "", cfg)
 		cl, err := tenant.New(tenant.Config{
 			TenantID: cfg.TenantID, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, CertFile: cfg.ClientCert,
+			FederatedTokenFile: fed, ManagedIdentity: mi,
 			GraphURL: cfg.GraphURL, AuthorityURL: cfg.AuthorityURL, HTTPClient: hc, Logger: log.With("tenant", cfg.TenantName),
 		})
 		if err != nil {
@@ -111,8 +113,10 @@ func buildTenants(cfg Config, log *slog.Logger) ([]handlers.TenantConfig, error)
 		if authURL == "" {
 			authURL = cfg.AuthorityURL
 		}
+		fed, mi := secretless(t.ClientSecret, t.ClientCert, t.FederatedTokenFile, t.ManagedIdentity, cfg)
 		cl, err := tenant.New(tenant.Config{
 			TenantID: t.TenantID, ClientID: t.ClientID, ClientSecret: t.ClientSecret, CertFile: t.ClientCert,
+			FederatedTokenFile: fed, ManagedIdentity: mi,
 			GraphURL: graphURL, AuthorityURL: authURL, HTTPClient: hc, Logger: log.With("tenant", t.Name),
 		})
 		if err != nil {
@@ -133,6 +137,23 @@ func buildTenants(cfg Config, log *slog.Logger) ([]handlers.TenantConfig, error)
 		return nil, errors.New("no tenant configured: set C2_TENANT_ID, C2_CLIENT_ID and C2_CLIENT_SECRET (or C2_CLIENT_CERT), list tenants in the C2_CONFIG file, or run `c2bot demo` for the sandbox")
 	}
 	return out, nil
+}
+
+// secretless picks the secretless credential of an app that has no secret
+// or certificate of its own: its own federated token file or managed
+// identity, else the top-level ones (C2_FEDERATED_TOKEN_FILE,
+// C2_MANAGED_IDENTITY). An app with a secret or certificate gets none.
+func secretless(secret, cert, fed, mi string, cfg Config) (string, string) {
+	switch {
+	case secret != "" || cert != "":
+		return "", ""
+	case fed != "" || mi != "":
+		return fed, mi
+	case cfg.FederatedTokenFile != "":
+		return cfg.FederatedTokenFile, ""
+	default:
+		return "", cfg.ManagedIdentity
+	}
 }
 
 // isLoopback reports whether a listen address binds only to loopback.
@@ -183,8 +204,11 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 		a.mux.Handle("/slack/", a.slack.Handler())
 	}
 	if cfg.TeamsAppID != "" || isLoopback(cfg.Listen) {
+		fed, mi := secretless(cfg.TeamsAppPassword, cfg.TeamsAppCert, "", "", cfg)
 		a.teams, err = teams.New(teams.Config{
 			AppID: cfg.TeamsAppID, AppPassword: cfg.TeamsAppPassword, AppTenantID: cfg.TeamsAppTenantID,
+			AppCertFile: cfg.TeamsAppCert, FederatedTokenFile: fed, ManagedIdentity: mi,
+			TokenScope: cfg.BotFrameworkScope, Issuer: cfg.BotFrameworkIssuer,
 			AuthorityURL: cfg.AuthorityURL, OpenIDURL: cfg.BotFrameworkOpenIDURL, ListenAddr: cfg.Listen, Logger: log,
 			OnTokenFailure: a.metrics.botTokenFailed,
 		})

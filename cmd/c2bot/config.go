@@ -28,6 +28,14 @@ type Config struct {
 	GraphURL     string
 	AuthorityURL string
 	CAFile       string
+	// Cloud names the Microsoft cloud whose endpoints fill the empty
+	// endpoint settings (public, usgov, usgovdod, china).
+	Cloud string
+	// FederatedTokenFile and ManagedIdentity are secretless credentials for
+	// the default tenant's app and for the Teams bot (when they have no
+	// secret or certificate of their own).
+	FederatedTokenFile string
+	ManagedIdentity    string
 	ToolAccount  string
 	Channels     []string
 
@@ -39,7 +47,10 @@ type Config struct {
 	TeamsAppID            string
 	TeamsAppPassword      string
 	TeamsAppTenantID      string
+	TeamsAppCert          string
 	BotFrameworkOpenIDURL string
+	BotFrameworkScope     string
+	BotFrameworkIssuer    string
 
 	Approvers         []string
 	AllowSelfApproval bool
@@ -69,6 +80,10 @@ type TenantFile struct {
 	ClientID          string   `yaml:"client_id"`
 	ClientSecret      string   `yaml:"client_secret"`
 	ClientCert        string   `yaml:"client_cert"`
+	// FederatedTokenFile and ManagedIdentity: secretless credentials of
+	// this tenant's app; the top-level ones apply when the tenant gives none.
+	FederatedTokenFile string `yaml:"federated_token_file"`
+	ManagedIdentity    string `yaml:"managed_identity"`
 	GraphURL          string   `yaml:"graph_url"`
 	AuthorityURL      string   `yaml:"authority_url"`
 	ToolAccount       string   `yaml:"tool_account"`
@@ -112,8 +127,11 @@ func (c *Config) settings() []setting {
 		{name: "CLIENT_ID", help: "client id of the Entra app that reads and changes the tenant", str: &c.ClientID},
 		{name: "CLIENT_SECRET", help: "client secret of that app", secret: true, str: &c.ClientSecret},
 		{name: "CLIENT_CERT", help: "PEM file with that app's certificate and private key (instead of a secret)", str: &c.ClientCert},
-		{name: "GRAPH_URL", help: "Microsoft Graph endpoint", str: &c.GraphURL},
-		{name: "AUTHORITY_URL", help: "Entra ID sign-in endpoint", str: &c.AuthorityURL},
+		{name: "CLOUD", help: "Microsoft cloud whose endpoints are the defaults: " + cloudNames(), str: &c.Cloud},
+		{name: "GRAPH_URL", help: "Microsoft Graph endpoint (default: the cloud's)", str: &c.GraphURL},
+		{name: "AUTHORITY_URL", help: "Entra ID sign-in endpoint (default: the cloud's)", str: &c.AuthorityURL},
+		{name: "FEDERATED_TOKEN_FILE", help: "workload identity token file (AKS, GitHub) for the app and the Teams bot, read on every token request, instead of a secret", str: &c.FederatedTokenFile},
+		{name: "MANAGED_IDENTITY", help: "system, or the client id of a user-assigned managed identity, for the app and the Teams bot, instead of a secret", str: &c.ManagedIdentity},
 		{name: "CA_FILE", help: "extra PEM certificates trusted for Graph and sign-in (a TLS-inspecting proxy, tests)", str: &c.CAFile},
 		{name: "TOOL_ACCOUNT", help: "user principal name the backup or migration tool signs in with", str: &c.ToolAccount},
 		{name: "CHANNELS", help: "comma-separated conversations bound to the default tenant (slack:C0123, teams:19:…, web:console)", list: &c.Channels},
@@ -124,7 +142,10 @@ func (c *Config) settings() []setting {
 		{name: "TEAMS_APP_ID", help: "Bot Framework app id; without it Teams runs unauthenticated, loopback only", str: &c.TeamsAppID},
 		{name: "TEAMS_APP_PASSWORD", help: "Bot Framework app password", secret: true, str: &c.TeamsAppPassword},
 		{name: "TEAMS_APP_TENANT_ID", help: "tenant of the single-tenant bot registration", str: &c.TeamsAppTenantID},
-		{name: "BOTFRAMEWORK_OPENID_URL", help: "where inbound Bot Framework keys come from", str: &c.BotFrameworkOpenIDURL},
+		{name: "TEAMS_APP_CERT", help: "PEM file with the bot app's certificate and private key (instead of a password)", str: &c.TeamsAppCert},
+		{name: "BOTFRAMEWORK_OPENID_URL", help: "where inbound Bot Framework keys come from (default: the cloud's)", str: &c.BotFrameworkOpenIDURL},
+		{name: "BOTFRAMEWORK_SCOPE", help: "scope of outbound Bot Connector tokens (default: the cloud's)", str: &c.BotFrameworkScope},
+		{name: "BOTFRAMEWORK_ISSUER", help: "issuer of inbound Bot Framework tokens (default: the cloud's)", str: &c.BotFrameworkIssuer},
 		{name: "APPROVERS", help: "comma-separated chat user ids allowed to approve", list: &c.Approvers},
 		{name: "ALLOW_SELF_APPROVAL", help: "let a requester approve their own request", flag: &c.AllowSelfApproval},
 		{name: "DEFAULT_DURATION", help: "default change window", dur: &c.DefaultDuration},
@@ -149,10 +170,8 @@ func defaults() Config {
 		Listen:                ":3978",
 		DB:                    "c2bot.db",
 		TenantName:            "default",
-		GraphURL:              "https://graph.microsoft.com",
-		AuthorityURL:          "https://login.microsoftonline.com",
+		Cloud:                 "public",
 		SlackAPIURL:           "https://slack.com/api/",
-		BotFrameworkOpenIDURL: "https://login.botframework.com/v1/.well-known/openidconfiguration",
 		DefaultDuration:       8 * time.Hour,
 		MinDuration:           time.Minute,
 		MaxDuration:           72 * time.Hour,
@@ -283,6 +302,9 @@ func load(c *Config, fs *flag.FlagSet, getenv func(string) string) error {
 	if ferr != nil {
 		return ferr
 	}
+	if err := c.applyCloud(); err != nil {
+		return err
+	}
 	return c.validate()
 }
 
@@ -353,14 +375,20 @@ func (c *Config) validate() error {
 	if c.ClientSecret != "" && c.ClientCert != "" {
 		return errors.New("set C2_CLIENT_SECRET or C2_CLIENT_CERT, not both")
 	}
+	if c.FederatedTokenFile != "" && c.ManagedIdentity != "" {
+		return errors.New("set C2_FEDERATED_TOKEN_FILE or C2_MANAGED_IDENTITY, not both")
+	}
+	if c.TeamsAppPassword != "" && c.TeamsAppCert != "" {
+		return errors.New("set C2_TEAMS_APP_PASSWORD or C2_TEAMS_APP_CERT, not both")
+	}
 	if c.SlackBotToken != "" && c.SlackSigningSecret == "" && c.SlackAppToken == "" {
 		return errors.New("Slack needs C2_SLACK_SIGNING_SECRET (HTTP mode) or C2_SLACK_APP_TOKEN (Socket Mode) besides C2_SLACK_BOT_TOKEN")
 	}
 	// A password without an app id is a mistake everywhere; an app id
 	// without its password is enough for teams-package, and serve refuses
 	// it when the Teams adapter is built.
-	if c.TeamsAppPassword != "" && c.TeamsAppID == "" {
-		return errors.New("C2_TEAMS_APP_PASSWORD is set but C2_TEAMS_APP_ID is not")
+	if (c.TeamsAppPassword != "" || c.TeamsAppCert != "") && c.TeamsAppID == "" {
+		return errors.New("C2_TEAMS_APP_PASSWORD or C2_TEAMS_APP_CERT is set but C2_TEAMS_APP_ID is not")
 	}
 	names := map[string]bool{}
 	for _, t := range c.Tenants {

@@ -61,9 +61,8 @@ func TestConfigPrecedence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := defaults()
 	if cfg.Listen != ":3978" || cfg.DB != "c2bot.db" || cfg.DefaultDuration != 8*time.Hour || cfg.MinDuration != time.Minute ||
-		cfg.MaxDuration != 72*time.Hour || cfg.ApprovalTTL != time.Hour || cfg.GraphURL != want.GraphURL || cfg.SlackAPIURL != "https://slack.com/api/" {
+		cfg.MaxDuration != 72*time.Hour || cfg.ApprovalTTL != time.Hour || cfg.GraphURL != "https://graph.microsoft.com" || cfg.SlackAPIURL != "https://slack.com/api/" {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 }
