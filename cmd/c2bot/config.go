@@ -36,8 +36,8 @@ type Config struct {
 	// secret or certificate of their own).
 	FederatedTokenFile string
 	ManagedIdentity    string
-	ToolAccount  string
-	Channels     []string
+	ToolAccount        string
+	Channels           []string
 
 	SlackBotToken      string
 	SlackSigningSecret string
@@ -75,23 +75,23 @@ type Config struct {
 
 // TenantFile is one tenant in the YAML file.
 type TenantFile struct {
-	Name              string   `yaml:"name"`
-	TenantID          string   `yaml:"tenant_id"`
-	ClientID          string   `yaml:"client_id"`
-	ClientSecret      string   `yaml:"client_secret"`
-	ClientCert        string   `yaml:"client_cert"`
+	Name         string `yaml:"name"`
+	TenantID     string `yaml:"tenant_id"`
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
+	ClientCert   string `yaml:"client_cert"`
 	// FederatedTokenFile and ManagedIdentity: secretless credentials of
 	// this tenant's app; the top-level ones apply when the tenant gives none.
-	FederatedTokenFile string `yaml:"federated_token_file"`
-	ManagedIdentity    string `yaml:"managed_identity"`
-	GraphURL          string   `yaml:"graph_url"`
-	AuthorityURL      string   `yaml:"authority_url"`
-	ToolAccount       string   `yaml:"tool_account"`
-	Product           string   `yaml:"product"`
-	Version           string   `yaml:"version"`
-	Approvers         []string `yaml:"approvers"`
-	AllowSelfApproval bool     `yaml:"allow_self_approval"`
-	Channels          []string `yaml:"channels"`
+	FederatedTokenFile string   `yaml:"federated_token_file"`
+	ManagedIdentity    string   `yaml:"managed_identity"`
+	GraphURL           string   `yaml:"graph_url"`
+	AuthorityURL       string   `yaml:"authority_url"`
+	ToolAccount        string   `yaml:"tool_account"`
+	Product            string   `yaml:"product"`
+	Version            string   `yaml:"version"`
+	Approvers          []string `yaml:"approvers"`
+	AllowSelfApproval  bool     `yaml:"allow_self_approval"`
+	Channels           []string `yaml:"channels"`
 	// ApprovalsRequired, RequireReason and RemindBefore override the
 	// top-level settings for this tenant when set ("0" turns the reminder off).
 	ApprovalsRequired int    `yaml:"approvals_required"`
@@ -167,22 +167,22 @@ func (c *Config) settings() []setting {
 // defaults returns the documented defaults.
 func defaults() Config {
 	return Config{
-		Listen:                ":3978",
-		DB:                    "c2bot.db",
-		TenantName:            "default",
-		Cloud:                 "public",
-		SlackAPIURL:           "https://slack.com/api/",
-		DefaultDuration:       8 * time.Hour,
-		MinDuration:           time.Minute,
-		MaxDuration:           72 * time.Hour,
-		ApprovalTTL:           time.Hour,
-		RetryBase:             30 * time.Second,
-		ApprovalsRequired:     1,
-		RemindBefore:          30 * time.Minute,
-		WatchInterval:         5 * time.Minute,
-		WatchCheckpoints:      []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour},
-		LogLevel:              "info",
-		LogFormat:             "text",
+		Listen:            ":3978",
+		DB:                "c2bot.db",
+		TenantName:        "default",
+		Cloud:             "public",
+		SlackAPIURL:       "https://slack.com/api/",
+		DefaultDuration:   8 * time.Hour,
+		MinDuration:       time.Minute,
+		MaxDuration:       72 * time.Hour,
+		ApprovalTTL:       time.Hour,
+		RetryBase:         30 * time.Second,
+		ApprovalsRequired: 1,
+		RemindBefore:      30 * time.Minute,
+		WatchInterval:     5 * time.Minute,
+		WatchCheckpoints:  []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour},
+		LogLevel:          "info",
+		LogFormat:         "text",
 	}
 }
 
