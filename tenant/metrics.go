@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -14,8 +15,9 @@ import (
 // ids ("get_security_defaults"), never a user or policy id.
 type Metrics interface {
 	// GraphCall reports one Graph operation (retries included): its status
-	// class ("2xx", "4xx", "5xx", "error" for a network or sign-in failure)
-	// and how long it took.
+	// class ("2xx"; "401", "403" and "429", which alerts watch; other "4xx";
+	// "5xx"; "error" for a network or sign-in failure; "cancelled") and how
+	// long it took.
 	GraphCall(op, class string, d time.Duration)
 	// GraphThrottled reports one 429 answer (each attempt counts).
 	GraphThrottled(op string)
@@ -57,6 +59,8 @@ func statusClass(err error) string {
 	}
 	if ge := AsGraphError(err); ge != nil {
 		switch {
+		case ge.Status == 401, ge.Status == 403, ge.Status == 429:
+			return strconv.Itoa(ge.Status)
 		case ge.Status >= 500:
 			return "5xx"
 		case ge.Status >= 400:
@@ -91,6 +95,11 @@ var metricOps = []string{
 	"get_sharepoint_settings", "update_sharepoint_legacy_auth", "update_sharepoint_invited_account_match",
 	"list_conditional_access_policies", "get_conditional_access_policy", "update_conditional_access_policy",
 	"look_up", "read_sign_ins",
+}
+
+// MetricClasses are the status classes GraphCall reports.
+func MetricClasses() []string {
+	return []string{"2xx", "401", "403", "429", "4xx", "5xx", "error", "cancelled"}
 }
 
 // MetricOps returns the operation labels GraphCall and GraphThrottled use.

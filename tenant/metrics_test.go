@@ -45,8 +45,8 @@ func TestMetricsCountThrottlingAndCalls(t *testing.T) {
 	if _, err := c.getSecurityDefaults(context.Background()); err == nil {
 		t.Fatal("403 not returned")
 	}
-	if m.calls["get_security_defaults/4xx"] != 1 {
-		t.Errorf("calls = %v, want one 4xx", m.calls)
+	if m.calls["get_security_defaults/403"] != 1 {
+		t.Errorf("calls = %v, want one 403", m.calls)
 	}
 }
 

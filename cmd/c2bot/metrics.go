@@ -74,7 +74,7 @@ func newMetrics(now func() time.Time) *metrics {
 		Name: "c2bot_revert_retries_total", Help: "Revert attempts that retried an earlier failure.",
 	})
 	m.graphCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "c2bot_graph_requests_total", Help: "Microsoft Graph operations by operation and status class (2xx, 4xx, 5xx, error, cancelled).",
+		Name: "c2bot_graph_requests_total", Help: "Microsoft Graph operations by operation and status class (2xx, 401, 403, 429, 4xx, 5xx, error, cancelled).",
 	}, []string{"op", "class"})
 	m.graphLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "c2bot_graph_request_duration_seconds", Help: "Microsoft Graph operation latency, retries included.",
@@ -106,7 +106,7 @@ func newMetrics(now func() time.Time) *metrics {
 		}
 	}
 	for _, op := range tenant.MetricOps() {
-		for _, c := range []string{"2xx", "4xx", "5xx", "error", "cancelled"} {
+		for _, c := range tenant.MetricClasses() {
 			m.graphCalls.WithLabelValues(op, c)
 		}
 		m.graphLatency.WithLabelValues(op)
