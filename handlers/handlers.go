@@ -306,6 +306,7 @@ func (c *Core) tenantNames() []string {
 // Handle runs one command and replies through the platform's sender. It
 // implements bot.Handler.
 func (c *Core) Handle(ctx context.Context, cmd bot.Command) {
+	ctx = withLog(ctx, "platform", cmd.Conv.Platform)
 	log := c.log.With("platform", cmd.Conv.Platform, "conversation", cmd.Conv.ID, "user", cmd.User.ID)
 	if cmd.ID != "" {
 		first, err := c.cfg.Store.FirstSeen(ctx, cmd.Conv.Platform+":"+cmd.ID, 24*time.Hour)

@@ -17,6 +17,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/c2bot/c2bot/handlers"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -115,10 +117,12 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(strings.ToUpper(cfg.LogLevel)))
 	opts := &slog.HandlerOptions{Level: lvl}
+	// LogHandler adds the request, tenant and platform of the command or
+	// change being handled to every line, whichever package writes it.
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(handlers.LogHandler(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(handlers.LogHandler(slog.NewTextHandler(w, opts)))
 }
 
 func cmdServe(ctx context.Context, argv []string, stderr io.Writer, getenv func(string) string) error {
