@@ -53,6 +53,7 @@ Usage:
   c2bot doctor           check configuration, credentials and permissions
   c2bot audit            write the audit log (--format json|csv, --tenant, --since 30d, --request r-1)
   c2bot teams-package    write the Teams app package (zip) for upload
+  c2bot entra-app        print the app registration's Graph permissions; --out DIR writes az and PowerShell scripts that create it
   c2bot version          print the version
 
 Every setting is a flag, an environment variable C2_<NAME> and a key in the
@@ -79,6 +80,8 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer, getenv fu
 		return cmdAudit(ctx, rest, stdout, stderr, getenv)
 	case "teams-package":
 		return cmdTeamsPackage(rest, stdout, stderr, getenv)
+	case "entra-app":
+		return cmdEntraApp(rest, stdout, stderr, getenv)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "c2bot", version)
 		return nil
