@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/c2bot/c2bot/bot"
 	"github.com/c2bot/c2bot/store"
@@ -27,7 +30,7 @@ func commandTable() []command {
 		{verb: "extend", usage: `extend <id> <duration> [--reason "…"]`, summary: "keep a change longer (needs approval again)", run: (*Core).extend},
 		{verb: "cancel", usage: "cancel <id>", summary: "withdraw a request that is not approved yet", run: (*Core).cancel},
 		{verb: "signins", usage: "signins [tenant] [--account upn] [--since 24h]", summary: "the tool's recent sign-ins and why they failed", run: (*Core).signins},
-		{verb: "audit", usage: "audit [id]", summary: "what c2bot did, and who asked", run: (*Core).audit},
+		{verb: "audit", usage: "audit [id] [--before N]", summary: "what c2bot did, and who asked", run: (*Core).audit},
 		{verb: "help", usage: "help", summary: "this list", run: (*Core).help},
 	}
 }
@@ -197,9 +200,9 @@ func (c *Core) fix(ctx context.Context, cmd bot.Command, a args) error {
 			return err
 		}
 	}
-	reason := strings.TrimSpace(a.flags["reason"])
-	if len(reason) > 500 {
-		return userErrorf("The reason is too long (%d characters; 500 at most).", len(reason))
+	reason, err := c.checkReason(t, a, "fix")
+	if err != nil {
+		return err
 	}
 	only, err := parseKinds(a.flags, "only")
 	if err != nil {
@@ -227,13 +230,13 @@ func (c *Core) fix(ctx context.Context, cmd bot.Command, a args) error {
 	now := c.now()
 	r := store.Request{
 		Tenant: t.Name, State: store.Pending,
-		Requester: person(cmd.User), Reason: reason, Duration: dur,
+		Requester: person(cmd.User), Reason: reason, Duration: dur, ApprovalsRequired: t.ApprovalsRequired,
 		CreatedAt: now, ExpiresAt: now.Add(c.cfg.ApprovalTTL), DueAt: now.Add(c.cfg.ApprovalTTL),
-		Items: items, Conv: conv,
+		Items: items, Conv: conv, Follow: mustJSON(follow{Account: tg.Account}),
 	}
 	r, err = c.cfg.Store.Create(ctx, r, store.Changes{
 		Audit: []store.Event{{Actor: cmd.User.ID, Action: "requested", Tenant: t.Name,
-			Detail: fmt.Sprintf("for %s: %s", humanDuration(dur), describeItems(plan))}},
+			Detail: fmt.Sprintf("for %s: %s%s", humanDuration(dur), describeItems(plan), reasonDetail(reason))}},
 	})
 	if err != nil {
 		return fmt.Errorf("create request: %w", err)
@@ -308,16 +311,68 @@ func oneID(a args, usage string) (string, error) {
 	return strings.ToLower(a.pos[0]), nil
 }
 
+// checkReason reads --reason of fix or extend: bounded, and required where
+// the tenant says so.
+func (c *Core) checkReason(t *TenantConfig, a args, verb string) (string, error) {
+	reason := strings.TrimSpace(a.flags["reason"])
+	if n := utf8.RuneCountInString(reason); n > MaxReason {
+		return "", userErrorf("The reason is too long (%d characters; %d at most). Nothing was requested.", n, MaxReason)
+	}
+	if strings.IndexFunc(reason, unicode.IsControl) >= 0 {
+		return "", userErrorf("The reason must be one line of text. Nothing was requested.")
+	}
+	if reason == "" && t.RequireReason {
+		return "", userErrorf("Changes to %s need a reason on record: add --reason \"…\" (for example: %s --reason \"restore job 4711 for the finance site\"). Nothing was requested.",
+			t.Name, verb)
+	}
+	return reason, nil
+}
+
+// reasonDetail is the reason as the audit log records it.
+func reasonDetail(reason string) string {
+	if reason == "" {
+		return ""
+	}
+	return "; reason: " + reason
+}
+
+// required is how many distinct approvals r needs.
+func required(r store.Request) int { return max(r.ApprovalsRequired, 1) }
+
 // canApprove says whether user may approve r, and if not, why.
 func (c *Core) canApprove(t *TenantConfig, r store.Request, user bot.User) error {
-	if !slices.Contains(t.Approvers, user.ID) {
+	if !c.isApprover(t, user.ID) {
 		return userErrorf("You are not an approver for %s, so %s was left as it is. Approvers: %s.",
 			t.Name, r.ID, approverList(t.Approvers))
 	}
-	if r.Requester.ID == user.ID && !t.AllowSelfApproval {
+	if c.samePerson(r.Requester.ID, user.ID) && (!t.AllowSelfApproval || required(r) > 1) {
+		if required(r) > 1 {
+			return userErrorf("You asked for %s yourself, so your approval does not count; %d other approvers must approve it.", r.ID, required(r))
+		}
 		return userErrorf("You asked for %s yourself; another approver must approve it.", r.ID)
 	}
 	return nil
+}
+
+// approvalsText is "1 of 2 approvals (Bob)".
+func approvalsText(r store.Request) string {
+	s := fmt.Sprintf("%d of %d approvals", len(r.Approvals), required(r))
+	if len(r.Approvals) > 0 {
+		s += " (" + approverNames(r) + ")"
+	}
+	return s
+}
+
+// approverNames lists who approved r, in order.
+func approverNames(r store.Request) string {
+	names := make([]string, 0, len(r.Approvals))
+	for _, a := range r.Approvals {
+		names = append(names, nonEmpty(a.By.Name, a.By.ID))
+	}
+	if len(names) == 0 {
+		return nonEmpty(r.Approver.Name, r.Approver.ID)
+	}
+	return strings.Join(names, ", ")
 }
 
 func approverList(ids []string) string {
@@ -347,16 +402,34 @@ func (c *Core) approve(ctx context.Context, cmd bot.Command, a args) error {
 		if !now.Before(r.ExpiresAt) {
 			return userErrorf("%s expired before it was approved; ask again with “fix”.", r.ID)
 		}
+		// The check and the count are one transaction: a double click by
+		// the same approver counts once.
+		for _, a := range r.Approvals {
+			if c.samePerson(a.By.ID, cmd.User.ID) {
+				return userErrorf("You have already approved %s (%s); another approver must approve it.", r.ID, approvalsText(*r))
+			}
+		}
+		r.Approvals = append(r.Approvals, store.Approval{By: person(cmd.User), At: now})
+		n, need := len(r.Approvals), required(*r)
+		if n < need {
+			ch.Audit = append(ch.Audit, store.Event{Actor: cmd.User.ID, Action: "approval", Detail: fmt.Sprintf("%d of %d", n, need)})
+			return nil
+		}
 		r.State = store.Approved
 		r.Approver = person(cmd.User)
 		r.DecidedAt = now
 		// Until the apply starts, the lease makes an interrupted approval visible to the scheduler.
 		r.DueAt = now.Add(c.cfg.ApplyLease)
-		ch.Audit = append(ch.Audit, store.Event{Actor: cmd.User.ID, Action: "approved"})
+		ch.Audit = append(ch.Audit, store.Event{Actor: cmd.User.ID, Action: "approved", Detail: fmt.Sprintf("%d of %d: %s", n, need, approverNames(*r))})
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	if r.State == store.Pending {
+		c.observe("approval")
+		c.updateCard(ctx, r, "")
+		return nil
 	}
 	c.observe("approved")
 	if r.ParentID != "" {
@@ -369,7 +442,7 @@ func (c *Core) approve(ctx context.Context, cmd bot.Command, a args) error {
 
 func (c *Core) deny(ctx context.Context, cmd bot.Command, a args) error {
 	return c.closePending(ctx, cmd, a, "deny", store.Denied, func(t *TenantConfig, r store.Request) error {
-		if !slices.Contains(t.Approvers, cmd.User.ID) {
+		if !c.isApprover(t, cmd.User.ID) {
 			return userErrorf("You are not an approver for %s, so %s was left as it is.", t.Name, r.ID)
 		}
 		return nil
@@ -378,7 +451,7 @@ func (c *Core) deny(ctx context.Context, cmd bot.Command, a args) error {
 
 func (c *Core) cancel(ctx context.Context, cmd bot.Command, a args) error {
 	return c.closePending(ctx, cmd, a, "cancel", store.Cancelled, func(t *TenantConfig, r store.Request) error {
-		if r.Requester.ID != cmd.User.ID && !slices.Contains(t.Approvers, cmd.User.ID) {
+		if !c.samePerson(r.Requester.ID, cmd.User.ID) && !c.isApprover(t, cmd.User.ID) {
 			return userErrorf("Only %s or an approver can cancel %s.", r.Requester.Name, r.ID)
 		}
 		if r.State == store.Applied {
@@ -425,7 +498,7 @@ func (c *Core) revertNow(ctx context.Context, cmd bot.Command, a args) error {
 	if err != nil {
 		return err
 	}
-	if r.Requester.ID != cmd.User.ID && !slices.Contains(t.Approvers, cmd.User.ID) {
+	if !c.samePerson(r.Requester.ID, cmd.User.ID) && !c.isApprover(t, cmd.User.ID) {
 		return userErrorf("Only %s or an approver can revert %s early.", r.Requester.Name, r.ID)
 	}
 	switch r.State {
@@ -456,7 +529,12 @@ func (c *Core) extend(ctx context.Context, cmd bot.Command, a args) error {
 	if err != nil {
 		return err
 	}
-	if _, err := c.requestTenant(cmd, parent); err != nil {
+	t, err := c.requestTenant(cmd, parent)
+	if err != nil {
+		return err
+	}
+	reason, err := c.checkReason(t, a, fmt.Sprintf("extend %s %s", parent.ID, a.pos[1]))
+	if err != nil {
 		return err
 	}
 	if parent.ParentID != "" {
@@ -472,12 +550,12 @@ func (c *Core) extend(ctx context.Context, cmd bot.Command, a args) error {
 	now := c.now()
 	r := store.Request{
 		Tenant: parent.Tenant, State: store.Pending, ParentID: parent.ID,
-		Requester: person(cmd.User), Reason: strings.TrimSpace(a.flags["reason"]), Duration: d,
+		Requester: person(cmd.User), Reason: reason, Duration: d, ApprovalsRequired: t.ApprovalsRequired,
 		CreatedAt: now, ExpiresAt: now.Add(c.cfg.ApprovalTTL), DueAt: now.Add(c.cfg.ApprovalTTL),
 		Items: parent.Items, Conv: conv,
 	}
 	r, err = c.cfg.Store.Create(ctx, r, store.Changes{Audit: []store.Event{{Actor: cmd.User.ID, Action: "extension_requested",
-		Tenant: parent.Tenant, Detail: fmt.Sprintf("extend %s by %s", parent.ID, humanDuration(d))}}})
+		Tenant: parent.Tenant, Detail: fmt.Sprintf("extend %s by %s%s", parent.ID, humanDuration(d), reasonDetail(reason))}}})
 	if err != nil {
 		return fmt.Errorf("create extension: %w", err)
 	}
@@ -495,7 +573,7 @@ func (c *Core) applyExtension(ctx context.Context, ext store.Request) error {
 			return userErrorf("The extension would exceed the maximum window of %s; %s keeps its revert time.", humanDuration(c.cfg.MaxDuration), p.ID)
 		}
 		p.RevertAt = newAt
-		p.DueAt = newAt
+		p.DueAt = appliedDue(*p)
 		p.Duration += ext.Duration
 		ch.Audit = append(ch.Audit, store.Event{Actor: ext.Approver.ID, Action: "extended",
 			Detail: fmt.Sprintf("by %s (%s); reverts at %s", humanDuration(ext.Duration), ext.ID, newAt.UTC().Format(time.RFC3339))})
@@ -582,14 +660,24 @@ func (c *Core) signins(ctx context.Context, cmd bot.Command, a args) error {
 	return err
 }
 
+// auditPage is how many events one "audit" reply shows.
+const auditPage = 20
+
 func (c *Core) audit(ctx context.Context, cmd bot.Command, a args) error {
-	if err := a.only(); err != nil {
+	if err := a.only("before"); err != nil {
 		return userErrorf("%v", err)
 	}
-	id := ""
+	f := store.AuditFilter{Limit: auditPage + 1}
+	if v, ok := a.flags["before"]; ok {
+		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		if err != nil || n == 0 {
+			return userErrorf("--before takes an event number (the More button gives it), not %q.", v)
+		}
+		f.BeforeSeq = n
+	}
 	if len(a.pos) == 1 {
-		id = strings.ToLower(a.pos[0])
-		r, err := c.cfg.Store.Get(ctx, id)
+		f.RequestID = strings.ToLower(a.pos[0])
+		r, err := c.cfg.Store.Get(ctx, f.RequestID)
 		if err != nil {
 			return err
 		}
@@ -599,22 +687,27 @@ func (c *Core) audit(ctx context.Context, cmd bot.Command, a args) error {
 	} else if len(a.pos) > 1 {
 		return userErrorf("Usage: %s", c.commands["audit"].usage)
 	}
-	events, err := c.cfg.Store.Audit(ctx, 200, id)
+	if bound, isBound := c.byConv[cmd.Conv.Key()]; isBound {
+		f.Tenants = []string{bound}
+	}
+	events, err := c.cfg.Store.ListAudit(ctx, f)
 	if err != nil {
 		return fmt.Errorf("read audit: %w", err)
 	}
-	var visible []store.Event
-	bound, isBound := c.byConv[cmd.Conv.Key()]
-	for _, e := range events {
-		if isBound && e.Tenant != "" && e.Tenant != bound {
-			continue
+	more := len(events) > auditPage
+	if more {
+		events = events[1:]
+	}
+	msg := renderAudit(f.RequestID, events)
+	if more {
+		next := fmt.Sprintf("audit --before %d", events[0].Seq)
+		if f.RequestID != "" {
+			next = fmt.Sprintf("audit %s --before %d", f.RequestID, events[0].Seq)
 		}
-		visible = append(visible, e)
+		msg.Buttons = []bot.Button{{Label: "More", Command: next}}
+		msg.Footer = fmt.Sprintf("Older events: “%s”.", next)
 	}
-	if len(visible) > 20 {
-		visible = visible[len(visible)-20:]
-	}
-	_, err = c.reply(ctx, cmd, renderAudit(id, visible))
+	_, err = c.reply(ctx, cmd, msg)
 	return err
 }
 

@@ -142,6 +142,7 @@ type env struct {
 	chat  *chat
 	clock *clock
 	ctx   context.Context
+	cl    *tenant.Client
 }
 
 var (
@@ -157,7 +158,7 @@ type envOption func(*handlers.Config, *handlers.TenantConfig)
 // Security defaults today; the plan turns them off for the window.
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
-	return newEnvOn(t, sandbox.DefaultScenario, opts...)
+	return newEnvFull(t, sandbox.DefaultScenario, sandbox.Options{}, false, opts...)
 }
 
 // newEnvOn is an env on the named sandbox scenario, its tool described to
@@ -166,6 +167,20 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 // client run in real time from the same start (moving them with the core's
 // clock would expire their tokens under MSAL's cache).
 func newEnvOn(t testing.TB, scenario string, opts ...envOption) *env {
+	t.Helper()
+	return newEnvFull(t, scenario, sandbox.Options{}, false, opts...)
+}
+
+// newEnvWith is newEnv on a sandbox started with sbOpts. With shareClock the
+// sandbox and the Graph client run on the test's clock (its sign-ins and
+// propagation follow Advance), and its tokens live long enough for MSAL's
+// cached one.
+func newEnvWith(t testing.TB, sbOpts sandbox.Options, shareClock bool, opts ...envOption) *env {
+	t.Helper()
+	return newEnvFull(t, sandbox.DefaultScenario, sbOpts, shareClock, opts...)
+}
+
+func newEnvFull(t testing.TB, scenario string, sbOpts sandbox.Options, shareClock bool, opts ...envOption) *env {
 	t.Helper()
 	sc, ok := sandbox.FindScenario(scenario)
 	if !ok {
@@ -178,7 +193,12 @@ func newEnvOn(t testing.TB, scenario string, opts ...envOption) *env {
 	ck := &clock{t: start.UTC().Truncate(time.Second)}
 	offset := time.Until(ck.t)
 	tenantNow := func() time.Time { return time.Now().Add(offset) }
-	sb, sc, err := sandbox.StartScenario(scenario, sandbox.Options{Now: tenantNow})
+	if shareClock {
+		tenantNow = ck.Now
+		sbOpts.TokenLifetime = 1000 * time.Hour
+	}
+	sbOpts.Now = tenantNow
+	sb, sc, err := sandbox.StartScenario(scenario, sbOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +234,7 @@ func newEnvOn(t testing.TB, scenario string, opts ...envOption) *env {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	return &env{t: t, sb: sb, st: st, core: core, chat: ch, clock: ck, ctx: ctx}
+	return &env{t: t, sb: sb, st: st, core: core, chat: ch, clock: ck, ctx: ctx, cl: cl}
 }
 
 // say runs a typed command.

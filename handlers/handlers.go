@@ -1,7 +1,8 @@
 // Package handlers is c2bot's core: the command router and the use cases
 // (diagnose, request, approve and deny, apply, revert, status, extend), the
-// request state machine, the revert scheduler and the notification outbox
-// worker. It speaks bot types to the chat adapters and uses the tenant and
+// request state machine, the revert scheduler (which also follows an applied
+// change: sign-in checks, checkpoints, the reminder) and the notification
+// outbox worker. It speaks bot types to the chat adapters and uses the tenant and
 // store packages through the small interfaces declared here.
 package handlers
 
@@ -11,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -41,6 +43,7 @@ type Store interface {
 	Due(ctx context.Context, now time.Time) ([]store.Request, error)
 	NextDue(ctx context.Context) (time.Time, bool, error)
 	Audit(ctx context.Context, limit int, requestID string) ([]store.Event, error)
+	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Event, error)
 	AppendAudit(ctx context.Context, events ...store.Event) error
 	Enqueue(ctx context.Context, items ...store.OutboxItem) error
 	OutboxReady(ctx context.Context, now time.Time, limit int) ([]store.OutboxItem, error)
@@ -76,7 +79,23 @@ type TenantConfig struct {
 	// is the tool's own application id (ToolAuth "app").
 	ToolAuth  string
 	ToolAppID string
+	// ApprovalsRequired is how many distinct approvers must approve a
+	// change (and an extension); zero means 1. The requester never counts
+	// when more than one is required.
+	ApprovalsRequired int
+	// RequireReason makes --reason mandatory for fix and extend.
+	RequireReason bool
+	// RemindBefore is how long before the revert the thread is reminded,
+	// with Extend and Revert now buttons; zero means no reminder.
+	RemindBefore time.Duration
 }
+
+// MaxReason bounds a request's reason, in characters.
+const MaxReason = 500
+
+// DefaultCheckpoints are when c2bot says a change has not taken effect yet,
+// counted from the apply (Microsoft: up to 24 hours).
+var DefaultCheckpoints = []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour}
 
 // Config configures the core. New fills the zero durations with the
 // defaults of DESIGN.md.
@@ -99,8 +118,19 @@ type Config struct {
 	// ApplyLease is how long a request may stay "applying" before the
 	// scheduler treats the apply as interrupted and rolls it back; default 10m.
 	ApplyLease time.Duration
+	// WatchInterval is the wait before the first read of the tool's
+	// sign-ins after a change, doubling after each read up to
+	// WatchMaxInterval; defaults 5m and 1h.
+	WatchInterval    time.Duration
+	WatchMaxInterval time.Duration
+	// Checkpoints are offsets from the apply at which c2bot says the change
+	// has not taken effect yet (only those inside the window); nil means
+	// DefaultCheckpoints.
+	Checkpoints []time.Duration
 	// OnEvent, when set, is called with every audit action (metrics).
 	OnEvent func(action string)
+	// Metrics receives command, revert and delivery metrics; nil means none.
+	Metrics Metrics
 }
 
 // Core runs commands and the scheduled work. Create it with New, then call
@@ -114,6 +144,8 @@ type Core struct {
 	byConv   map[string]string
 	senders  map[string]bot.Sender
 	commands map[string]command
+
+	metrics Metrics
 
 	wakeSched  chan struct{}
 	wakeOutbox chan struct{}
@@ -145,6 +177,9 @@ func New(cfg Config) (*Core, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = nopMetrics{}
+	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -157,16 +192,33 @@ func New(cfg Config) (*Core, error) {
 	def(&cfg.RetryBase, 30*time.Second)
 	def(&cfg.RetryMax, 15*time.Minute)
 	def(&cfg.ApplyLease, 10*time.Minute)
+	def(&cfg.WatchInterval, 5*time.Minute)
+	def(&cfg.WatchMaxInterval, time.Hour)
+	if cfg.WatchMaxInterval < cfg.WatchInterval {
+		cfg.WatchMaxInterval = cfg.WatchInterval
+	}
+	if cfg.Checkpoints == nil {
+		cfg.Checkpoints = DefaultCheckpoints
+	}
+	cfg.Checkpoints = slices.Clone(cfg.Checkpoints)
+	slices.Sort(cfg.Checkpoints)
+	for _, cp := range cfg.Checkpoints {
+		if cp <= 0 {
+			return nil, fmt.Errorf("handlers: checkpoint %s is not after the change", cp)
+		}
+	}
 	if cfg.MinDuration > cfg.MaxDuration {
 		return nil, fmt.Errorf("handlers: minimum duration %s exceeds maximum %s", cfg.MinDuration, cfg.MaxDuration)
 	}
 	if cfg.DefaultDuration < cfg.MinDuration || cfg.DefaultDuration > cfg.MaxDuration {
 		return nil, fmt.Errorf("handlers: default duration %s is outside %s–%s", cfg.DefaultDuration, cfg.MinDuration, cfg.MaxDuration)
 	}
+	cfg.Store = auditLogger{Store: cfg.Store, log: cfg.Logger, now: cfg.Now}
 	c := &Core{
 		cfg:        cfg,
 		log:        cfg.Logger,
 		now:        cfg.Now,
+		metrics:    cfg.Metrics,
 		tenants:    map[string]*TenantConfig{},
 		byConv:     map[string]string{},
 		senders:    map[string]bot.Sender{},
@@ -184,6 +236,19 @@ func New(cfg Config) (*Core, error) {
 		}
 		if _, dup := c.tenants[name]; dup {
 			return nil, fmt.Errorf("handlers: tenant %s is configured twice", name)
+		}
+		if t.ApprovalsRequired < 0 {
+			return nil, fmt.Errorf("handlers: tenant %s: approvals required is negative", name)
+		}
+		if t.ApprovalsRequired == 0 {
+			t.ApprovalsRequired = 1
+		}
+		if t.ApprovalsRequired > 1 && t.ApprovalsRequired > len(t.Approvers) {
+			return nil, fmt.Errorf("handlers: tenant %s needs %d approvals but has %d approver(s): no change could ever be approved",
+				name, t.ApprovalsRequired, len(t.Approvers))
+		}
+		if t.RemindBefore < 0 {
+			return nil, fmt.Errorf("handlers: tenant %s: remind before is negative", name)
 		}
 		t.Name = name
 		c.tenants[name] = t
@@ -246,6 +311,7 @@ func (c *Core) tenantNames() []string {
 // Handle runs one command and replies through the platform's sender. It
 // implements bot.Handler.
 func (c *Core) Handle(ctx context.Context, cmd bot.Command) {
+	ctx = withLog(ctx, "platform", cmd.Conv.Platform)
 	log := c.log.With("platform", cmd.Conv.Platform, "conversation", cmd.Conv.ID, "user", cmd.User.ID)
 	if cmd.ID != "" {
 		first, err := c.cfg.Store.FirstSeen(ctx, cmd.Conv.Platform+":"+cmd.ID, 24*time.Hour)
@@ -256,6 +322,7 @@ func (c *Core) Handle(ctx context.Context, cmd bot.Command) {
 		}
 		if !first {
 			log.InfoContext(ctx, "duplicate delivery ignored", "delivery", cmd.ID)
+			c.metrics.Command("other", OutcomeDuplicate)
 			return
 		}
 	}
@@ -266,6 +333,7 @@ func (c *Core) Handle(ctx context.Context, cmd bot.Command) {
 	}
 	a, err := parseArgs(cmd.Text)
 	if err != nil {
+		c.metrics.Command("other", OutcomeRefused)
 		c.replyError(ctx, cmd, userErrorf("I could not read that command: %v. Try “help”.", err))
 		return
 	}
@@ -274,6 +342,7 @@ func (c *Core) Handle(ctx context.Context, cmd bot.Command) {
 	}
 	entry, ok := c.commands[a.verb]
 	if !ok {
+		c.metrics.Command("other", OutcomeRefused)
 		c.replyError(ctx, cmd, userErrorf("Unknown command %q. Try “help”.", a.verb))
 		return
 	}
@@ -282,9 +351,24 @@ func (c *Core) Handle(ctx context.Context, cmd bot.Command) {
 		var ue *userError
 		if !errors.As(err, &ue) {
 			log.ErrorContext(ctx, "command failed", "verb", a.verb, "err", err)
+			c.metrics.Command(a.verb, OutcomeError)
+		} else {
+			c.metrics.Command(a.verb, OutcomeRefused)
 		}
 		c.replyError(ctx, cmd, err)
+		return
 	}
+	c.metrics.Command(a.verb, OutcomeOK)
+}
+
+// samePerson reports whether two chat user ids are the same person. Every
+// identity comparison (approver lists, self-approval, double approvals)
+// goes through it.
+func (c *Core) samePerson(a, b string) bool { return a != "" && a == b }
+
+// isApprover reports whether user id may approve changes to t.
+func (c *Core) isApprover(t *TenantConfig, id string) bool {
+	return slices.ContainsFunc(t.Approvers, func(a string) bool { return c.samePerson(a, id) })
 }
 
 // sender returns the sender for a platform.
@@ -337,6 +421,7 @@ func (c *Core) observe(action string) {
 	if c.cfg.OnEvent != nil {
 		c.cfg.OnEvent(action)
 	}
+	c.metrics.Event(action)
 }
 
 // wake nudges the scheduler and the outbox worker.

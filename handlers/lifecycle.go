@@ -144,7 +144,8 @@ func (c *Core) apply(ctx context.Context, r store.Request) {
 		r.State = store.Applied
 		r.AppliedAt = done
 		r.RevertAt = done.Add(r.Duration)
-		r.DueAt = r.RevertAt
+		r.Follow = mustJSON(c.newFollow(*r, decodeFollow(*r).Account))
+		r.DueAt = appliedDue(*r)
 		r.Results = mustJSON(results)
 		ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "applied",
 			Detail: fmt.Sprintf("reverts at %s", r.RevertAt.UTC().Format(time.RFC3339))})
@@ -245,10 +246,16 @@ func (c *Core) revert(ctx context.Context, id, actor string) {
 	log := c.log.With("request", id)
 	now := c.now()
 	var prev []itemResult
+	late, retry := time.Duration(-1), false
 	r, err := c.cfg.Store.Transition(ctx, id, []store.State{store.Applied, store.RevertFailed, store.Reverting},
 		func(r *store.Request, ch *store.Changes) error {
 			if r.State == store.Reverting && r.DueAt.After(now) {
 				return fmt.Errorf("request %s is being reverted: %w", r.ID, store.ErrConflict)
+			}
+			late, retry = -1, r.State == store.RevertFailed
+			if r.State == store.Applied && !r.DueAt.After(now) {
+				// A scheduled revert (not "revert now"): how late it starts.
+				late = now.Sub(r.DueAt)
 			}
 			r.State = store.Reverting
 			r.DueAt = now.Add(c.cfg.ApplyLease)
@@ -261,6 +268,12 @@ func (c *Core) revert(ctx context.Context, id, actor string) {
 			log.ErrorContext(ctx, "revert not started", "err", err)
 		}
 		return
+	}
+	if late >= 0 {
+		c.metrics.RevertStarted(late)
+	}
+	if retry {
+		c.observe("revert_retry")
 	}
 	items, err := decodeItems(r)
 	cl, cerr := c.client(r)
@@ -431,7 +444,13 @@ func (c *Core) RunDue(ctx context.Context) error {
 			c.expire(ctx, r.ID)
 		case store.Approved, store.Applying:
 			c.interrupted(ctx, r)
-		case store.Applied, store.RevertFailed, store.Reverting:
+		case store.Applied:
+			if c.now().Before(r.RevertAt) {
+				c.followUp(ctx, r) // a sign-in check, a checkpoint or the reminder
+				continue
+			}
+			c.revert(ctx, r.ID, "c2bot")
+		case store.RevertFailed, store.Reverting:
 			c.revert(ctx, r.ID, "c2bot")
 		default:
 			// A final state with a stale due time: clear it.

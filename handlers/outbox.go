@@ -82,10 +82,12 @@ func (c *Core) Flush(ctx context.Context) error {
 		err := c.deliver(ctx, it)
 		switch {
 		case err == nil:
+			c.metrics.Delivery(it.Platform, DeliveryDelivered)
 			if err := c.cfg.Store.OutboxDone(ctx, it.ID); err != nil {
 				return fmt.Errorf("outbox: %w", err)
 			}
 		case errors.Is(err, bot.ErrUndeliverable):
+			c.metrics.Delivery(it.Platform, DeliveryDropped)
 			c.log.ErrorContext(ctx, "notification dropped", "outbox_id", it.ID, "request", it.RequestID, "err", err)
 			c.audit1(ctx, store.Event{Actor: "c2bot", Action: "notification_dropped", RequestID: it.RequestID, Detail: err.Error()})
 			if err := c.cfg.Store.OutboxDone(ctx, it.ID); err != nil {
@@ -95,6 +97,7 @@ func (c *Core) Flush(ctx context.Context) error {
 			if it.RequestID != "" {
 				blocked[it.RequestID] = true
 			}
+			c.metrics.Delivery(it.Platform, DeliveryRetried)
 			next := c.now().Add(c.backoff(it.Attempts + 1))
 			c.log.WarnContext(ctx, "notification not delivered; will retry", "outbox_id", it.ID, "request", it.RequestID,
 				"attempt", it.Attempts+1, "next", next, "err", err)

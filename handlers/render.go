@@ -155,7 +155,7 @@ func RenderReport(name string, tg tenant.Target, rep tenant.Report) bot.Message 
 	if len(rep.Plan) > 0 {
 		s := bot.Section{Title: "Temporary fix (needs approval)"}
 		for _, it := range rep.Plan {
-			s.Facts = append(s.Facts, bot.Fact{Name: it.Setting(), Value: it.Before + " → " + it.After + " (takes up to " + longDuration(propagation(it)) + ")"})
+			s.Facts = append(s.Facts, bot.Fact{Name: it.Setting(), Value: it.Before + " → " + it.After + " (takes up to " + longDuration(propagation(it)) + ")" + permissionNote(it)})
 		}
 		m.Sections = append(m.Sections, s)
 		m.Buttons = []bot.Button{{Label: "Request temporary fix", Command: "fix " + name, Style: bot.StylePrimary}}
@@ -361,6 +361,12 @@ func renderCard(r store.Request, ci cardInfo) bot.Message {
 	} else {
 		facts = append(facts, bot.Fact{Name: "Extra time", Value: humanDuration(r.Duration)})
 	}
+	if r.State != store.Denied && len(r.Approvals) > 0 {
+		approver = approverNames(r)
+	}
+	if r.State == store.Denied && len(r.Approvals) > 0 {
+		facts = append(facts, bot.Fact{Name: "Approved by", Value: approverNames(r)})
+	}
 	if r.Approver.ID != "" {
 		verb := "Approved by"
 		if r.State == store.Denied {
@@ -376,6 +382,9 @@ func renderCard(r store.Request, ci cardInfo) bot.Message {
 			facts = append(facts, bot.Fact{Name: "Reverts at", Value: fmt.Sprintf("%s after approval (%s if approved now)", humanDuration(r.Duration), stamp(ci.now.Add(r.Duration)))})
 		} else {
 			m.Text = fmt.Sprintf("%s asks to keep %s's change %s longer.", who, r.ParentID, humanDuration(r.Duration))
+		}
+		if required(r) > 1 || len(r.Approvals) > 0 {
+			facts = append(facts, bot.Fact{Name: "Approvals", Value: approvalsText(r)})
 		}
 		facts = append(facts, bot.Fact{Name: "Approve by", Value: stamp(r.ExpiresAt)},
 			bot.Fact{Name: "Approvers", Value: approverList(ci.approvers)})
@@ -430,6 +439,9 @@ func renderCard(r store.Request, ci cardInfo) bot.Message {
 		changes := bot.Section{Title: "Settings"}
 		for i, it := range items {
 			v := it.Before + " → " + it.After + " (takes up to " + longDuration(propagation(it)) + ")"
+			if r.State == store.Pending {
+				v += permissionNote(it)
+			}
 			if i < len(results) {
 				v += resultNote(results[i])
 			}
@@ -447,6 +459,14 @@ func renderCard(r store.Request, ci cardInfo) bot.Message {
 		m.Footer = propagationNote(items)
 	}
 	return m
+}
+
+// permissionNote warns that a change would fail for want of a permission.
+func permissionNote(it tenant.Item) string {
+	if it.MissingPermission == "" {
+		return ""
+	}
+	return " (would fail: c2bot's app lacks " + it.MissingPermission + ")"
 }
 
 // resultNote says what happened to one item, for the settings list.
@@ -537,6 +557,9 @@ func renderStatus(rs []store.Request, now time.Time) bot.Message {
 		switch r.State {
 		case store.Pending:
 			s.Facts = append(s.Facts, bot.Fact{Name: "Approve by", Value: stamp(r.ExpiresAt)})
+			if required(r) > 1 {
+				s.Facts = append(s.Facts, bot.Fact{Name: "Approvals", Value: approvalsText(r)})
+			}
 		case store.Applied:
 			s.Facts = append(s.Facts, bot.Fact{Name: "Reverts at", Value: fmt.Sprintf("%s (in %s)", stamp(r.RevertAt), humanDuration(r.RevertAt.Sub(now)))})
 		case store.RevertFailed:
@@ -602,7 +625,7 @@ func renderAudit(id string, events []store.Event) bot.Message {
 		if e.Detail != "" {
 			v += ": " + e.Detail
 		}
-		s.Facts = append(s.Facts, bot.Fact{Name: stamp(e.At) + " · " + e.Actor, Value: v})
+		s.Facts = append(s.Facts, bot.Fact{Name: fmt.Sprintf("#%d %s · %s", e.Seq, stamp(e.At), e.Actor), Value: v})
 	}
 	m.Sections = []bot.Section{s}
 	return m

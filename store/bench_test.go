@@ -80,3 +80,50 @@ func BenchmarkNextDue(b *testing.B) {
 		}
 	}
 }
+
+// fillAudit appends n audit events in one transaction, alternating tenants.
+func fillAudit(b *testing.B, s *Store, n int) {
+	b.Helper()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for i := range n {
+			tenant := "contoso"
+			if i%2 == 1 {
+				tenant = "fabrikam"
+			}
+			if err := s.putEvent(tx, Event{Actor: "U1", Action: "requested", Tenant: tenant, RequestID: "r-1", Detail: "for 8h: a change"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkListAuditPage is the chat's "audit" (and its More button): the
+// newest 21 events of one tenant, from the middle of a 100k-event log.
+func BenchmarkListAuditPage(b *testing.B) {
+	s := openTest(b, nil)
+	fillAudit(b, s, 100_000)
+	ctx := context.Background()
+	for b.Loop() {
+		ev, err := s.ListAudit(ctx, AuditFilter{Tenants: []string{"fabrikam"}, BeforeSeq: 50_000, Limit: 21})
+		if err != nil || len(ev) != 21 {
+			b.Fatal(err, len(ev))
+		}
+	}
+}
+
+// BenchmarkListAuditAll is `c2bot audit`: every event of a 100k-event log.
+func BenchmarkListAuditAll(b *testing.B) {
+	s := openTest(b, nil)
+	fillAudit(b, s, 100_000)
+	ctx := context.Background()
+	for b.Loop() {
+		ev, err := s.ListAudit(ctx, AuditFilter{})
+		if err != nil || len(ev) != 100_000 {
+			b.Fatal(err, len(ev))
+		}
+	}
+}

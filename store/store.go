@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -89,6 +90,10 @@ type Request struct {
 	Requester Person `json:"requester"`
 	Approver  Person `json:"approver,omitempty"`
 	Reason    string `json:"reason,omitempty"`
+	// ApprovalsRequired is how many distinct approvers must approve
+	// (0 means 1); Approvals are the ones given so far, oldest first.
+	ApprovalsRequired int        `json:"approvals_required,omitempty"`
+	Approvals         []Approval `json:"approvals,omitempty"`
 	// Duration is the approved change window.
 	Duration time.Duration `json:"duration"`
 	// ParentID is set on an extension request: the applied request whose
@@ -117,6 +122,15 @@ type Request struct {
 	// Results records per-item outcomes of apply and revert, for the audit
 	// and for messages.
 	Results json.RawMessage `json:"results,omitempty"`
+	// Follow is the caller's follow-up of an applied change (sign-in
+	// watch, checkpoints, reminder); opaque like Items.
+	Follow json.RawMessage `json:"follow,omitempty"`
+}
+
+// Approval is one approver's yes to a request.
+type Approval struct {
+	By Person    `json:"by"`
+	At time.Time `json:"at"`
 }
 
 // Event is one audit-log entry.
@@ -159,6 +173,10 @@ type Options struct {
 	// outbox items, a new request's CreatedAt) and for FirstSeen's expiry;
 	// nil means time.Now.
 	Now func() time.Time
+	// ReadOnly opens the file for reading only (audit export): nothing is
+	// written, several readers may share the file, and Open fails with
+	// ErrLocked while a writer (c2bot serve) holds it. The file must exist.
+	ReadOnly bool
 }
 
 // DefaultLockTimeout is how long Open waits for the file lock when
@@ -215,6 +233,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
+	if opts.ReadOnly {
+		return openReadOnly(path, timeout, now)
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, OpenFile: openFile})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
@@ -239,6 +260,38 @@ func Open(path string, opts Options) (*Store, error) {
 			}
 		}
 		return meta.Put(keySchema, []byte(strconv.Itoa(schemaVersion)))
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return &Store{db: db, path: path, now: now}, nil
+}
+
+// openReadOnly opens an existing file with a shared lock and checks its
+// layout without writing.
+func openReadOnly(path string, timeout time.Duration, now func() time.Time) (*Store, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: true})
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: %w (c2bot serve holds it; stop it, or read a copy made with bbolt's backup)", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return errors.New("not a c2bot database")
+		}
+		if v := meta.Get(keySchema); v != nil {
+			if n, err := strconv.Atoi(string(v)); err != nil || n > schemaVersion {
+				return fmt.Errorf("schema version %q is not supported by this build (%d)", v, schemaVersion)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		_ = db.Close()
@@ -519,6 +572,73 @@ func (s *Store) Audit(ctx context.Context, limit int, requestID string) ([]Event
 	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
 		out[i], out[j] = out[j], out[i]
 	}
+	return out, nil
+}
+
+// AuditFilter selects audit events for ListAudit. Zero fields select all.
+type AuditFilter struct {
+	RequestID string
+	// Tenants keeps only events of these tenants (events with no tenant
+	// are left out too); empty keeps every event.
+	Tenants []string
+	// Since keeps events at or after this time.
+	Since time.Time
+	// BeforeSeq keeps events whose Seq is below it (paging backwards);
+	// zero means no bound.
+	BeforeSeq uint64
+	// Limit keeps the newest Limit matching events; <= 0 keeps all.
+	Limit int
+}
+
+// ListAudit returns the events that match f, oldest first. With a Limit it
+// returns the newest Limit of them, so a caller pages back through the log
+// by passing the smallest Seq it got as the next BeforeSeq.
+func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []Event
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketAudit).Cursor()
+		var k, v []byte
+		if f.BeforeSeq > 0 {
+			k, v = c.Seek(u64Key(f.BeforeSeq))
+			if k == nil {
+				k, v = c.Last()
+			} else {
+				k, v = c.Prev()
+			}
+		} else {
+			k, v = c.Last()
+		}
+		for ; k != nil; k, v = c.Prev() {
+			var e Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode event %x: %w", k, err)
+			}
+			if f.BeforeSeq > 0 && e.Seq >= f.BeforeSeq {
+				continue
+			}
+			if !f.Since.IsZero() && e.At.Before(f.Since) {
+				continue
+			}
+			if f.RequestID != "" && e.RequestID != f.RequestID {
+				continue
+			}
+			if len(f.Tenants) > 0 && !slices.Contains(f.Tenants, e.Tenant) {
+				continue
+			}
+			out = append(out, e)
+			if f.Limit > 0 && len(out) >= f.Limit {
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list audit: %w", err)
+	}
+	slices.Reverse(out)
 	return out, nil
 }
 

@@ -180,6 +180,7 @@ func (c *Client) Diagnose(ctx context.Context, t Target) (Report, error) {
 	if !anyRead && len(errs) > 0 && !slices.ContainsFunc(errs, func(err error) bool { return !IsAuthError(err) }) {
 		return Report{}, fmt.Errorf("diagnose: %w", errs[0])
 	}
+	rep.Findings = append(rep.Findings, c.permissionFindings(ctx, rep.Plan)...)
 	return rep, nil
 }
 
@@ -963,6 +964,10 @@ func signInFinding(s SignInSummary, lastOK time.Time) Finding {
 	f.Fix = strings.Join(fixes, "; ")
 	return f
 }
+
+// SignInVerdict is the finding Diagnose makes of a sign-in summary (used
+// when the sign-ins are read again after a change).
+func SignInVerdict(s SignInSummary) Finding { return signInFinding(s, s.LastSucceeded) }
 
 func maxTime(a, b time.Time) time.Time {
 	if b.After(a) {

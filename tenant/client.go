@@ -34,6 +34,14 @@ type Config struct {
 	// CertFile is a PEM file holding the app's certificate and private key;
 	// used when ClientSecret is empty.
 	CertFile string
+	// FederatedTokenFile is a token file that Entra trusts through a
+	// federated credential of the app (workload identity federation: AKS,
+	// GitHub); it is read afresh on every token request.
+	FederatedTokenFile string
+	// ManagedIdentity is "system" or a user-assigned identity's client id:
+	// tokens come from the Azure host's managed identity endpoint, and
+	// ClientID and the other credentials are not used.
+	ManagedIdentity string
 	// GraphURL and AuthorityURL default to https://graph.microsoft.com and
 	// https://login.microsoftonline.com; both must be https.
 	GraphURL     string
@@ -48,6 +56,8 @@ type Config struct {
 	MaxRetries int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Metrics receives Graph call, throttling and token metrics; nil means none.
+	Metrics Metrics
 }
 
 // Defaults filled by New.
@@ -70,23 +80,35 @@ type Client struct {
 	now     func() time.Time
 	adapter *khttp.NetHttpRequestAdapter
 	retry   *retryHandler
+	cred    *msalCredential
+	metrics Metrics
 	// graphBase is cfg.GraphURL + "/v1.0", parsed; paging links must stay on
 	// its scheme and host.
 	graphBase *url.URL
 }
 
 // CheckAndSetDefaults validates cfg and fills its defaults: TenantID and
-// ClientID are required, and ClientSecret or CertFile; GraphURL and
+// ClientID are required (ClientID not with a managed identity), and exactly one
+// of ClientSecret, CertFile, FederatedTokenFile and ManagedIdentity; GraphURL and
 // AuthorityURL must be https URLs without a query.
 func (cfg *Config) CheckAndSetDefaults() error {
 	if cfg.TenantID == "" || !tenantIDPattern.MatchString(cfg.TenantID) {
 		return errors.New("tenant id: need a GUID or a domain name")
 	}
-	if cfg.ClientID == "" {
+	if cfg.ClientID == "" && cfg.ManagedIdentity == "" {
 		return errors.New("client id is required")
 	}
-	if cfg.ClientSecret == "" && cfg.CertFile == "" {
-		return errors.New("need a client secret or a certificate file")
+	n := 0
+	for _, v := range []string{cfg.ClientSecret, cfg.CertFile, cfg.FederatedTokenFile, cfg.ManagedIdentity} {
+		if v != "" {
+			n++
+		}
+	}
+	switch {
+	case n == 0:
+		return errors.New("need a client secret, a certificate file, a federated token file or a managed identity")
+	case n > 1:
+		return errors.New("give one credential: a client secret, a certificate file, a federated token file or a managed identity")
 	}
 	var err error
 	if cfg.GraphURL, err = httpsBase("graph url", cfg.GraphURL, DefaultGraphURL); err != nil {
@@ -106,6 +128,9 @@ func (cfg *Config) CheckAndSetDefaults() error {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = nopMetrics{}
 	}
 	return nil
 }
@@ -150,6 +175,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("graph auth provider: %w", err)
 	}
 	retry := newRetryHandler(cfg.MaxRetries, cfg.HTTPClient.Timeout, cfg.Now, cfg.Logger)
+	retry.metrics = cfg.Metrics
 	adapter, err := khttp.NewNetHttpRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(
 		auth, parseNodeFactories(), serializationWriterFactories(), newGraphHTTPClient(cfg.HTTPClient, retry))
 	if err != nil {
@@ -162,6 +188,8 @@ func New(cfg Config) (*Client, error) {
 		now:       cfg.Now,
 		adapter:   adapter,
 		retry:     retry,
+		cred:      cred,
+		metrics:   cfg.Metrics,
 		graphBase: graphBase,
 	}, nil
 }
@@ -193,4 +221,16 @@ func serializationWriterFactories() *absser.SerializationWriterFactoryRegistry {
 		r.ContentTypeAssociatedFactories[ct] = f
 	}
 	return r
+}
+
+// UseMetrics makes the client report to m. Call it before the client is
+// used (it is not synchronised with requests in flight); a nil m stops
+// reporting.
+func (c *Client) UseMetrics(m Metrics) {
+	if m == nil {
+		m = nopMetrics{}
+	}
+	c.metrics = m
+	c.retry.metrics = m
+	c.cred.metrics = m
 }

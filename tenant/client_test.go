@@ -23,7 +23,7 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"no tenant", func(c *Config) { c.TenantID = "" }, "tenant id"},
 		{"tenant with path", func(c *Config) { c.TenantID = "x/../common" }, "tenant id"},
 		{"no client", func(c *Config) { c.ClientID = "" }, "client id"},
-		{"no credential", func(c *Config) { c.ClientSecret = "" }, "secret or a certificate"},
+		{"no credential", func(c *Config) { c.ClientSecret = "" }, "a client secret, a certificate file, a federated token file or a managed identity"},
 		{"missing cert file", func(c *Config) { c.ClientSecret, c.CertFile = "", "/nonexistent/app.pem" }, "read client certificate"},
 		{"graph url with query", func(c *Config) { c.GraphURL = "https://graph.example.com/?x=1" }, "https://host"},
 	}

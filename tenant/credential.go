@@ -11,6 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity"
 )
 
 // publicAuthorityHost is the only sign-in host for which MSAL's instance
@@ -24,25 +25,26 @@ const maxAuthMessage = 400
 // which the kiota authentication provider asks for tokens. MSAL caches the
 // app token and refreshes it before it expires.
 type msalCredential struct {
-	app confidential.Client
+	client tokenClient
 	// secrets are redacted from any error text.
 	secrets []string
+	// metrics counts failed token requests.
+	metrics Metrics
 }
 
 // GetToken implements azcore.TokenCredential.
 func (m *msalCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	var o []confidential.AcquireByCredentialOption
-	if opts.Claims != "" {
-		o = append(o, confidential.WithClaims(opts.Claims))
-	}
-	res, err := m.app.AcquireTokenByCredential(ctx, opts.Scopes, o...)
+	tok, err := m.client.token(ctx, opts.Scopes, opts.Claims)
 	if err != nil {
+		if m.metrics != nil {
+			m.metrics.TokenFailure()
+		}
 		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
 			return azcore.AccessToken{}, fmt.Errorf("get token: %w", ctxErr)
 		}
 		return azcore.AccessToken{}, fmt.Errorf("%w: %s", ErrAuthentication, m.redact(err.Error()))
 	}
-	return azcore.AccessToken{Token: res.AccessToken, ExpiresOn: res.ExpiresOn}, nil
+	return tok, nil
 }
 
 func (m *msalCredential) redact(s string) string {
@@ -58,18 +60,98 @@ func (m *msalCredential) redact(s string) string {
 	return s
 }
 
+// tokenClient is what msalCredential asks for tokens: an MSAL confidential
+// client (secret, certificate, federated assertion) or an MSAL managed
+// identity client.
+type tokenClient interface {
+	token(ctx context.Context, scopes []string, claims string) (azcore.AccessToken, error)
+}
+
+type confidentialTokens struct{ app confidential.Client }
+
+func (c confidentialTokens) token(ctx context.Context, scopes []string, claims string) (azcore.AccessToken, error) {
+	var o []confidential.AcquireByCredentialOption
+	if claims != "" {
+		o = append(o, confidential.WithClaims(claims))
+	}
+	res, err := c.app.AcquireTokenByCredential(ctx, scopes, o...)
+	if err != nil {
+		return azcore.AccessToken{}, err
+	}
+	return azcore.AccessToken{Token: res.AccessToken, ExpiresOn: res.ExpiresOn}, nil
+}
+
+type managedTokens struct{ app managedidentity.Client }
+
+func (m managedTokens) token(ctx context.Context, scopes []string, claims string) (azcore.AccessToken, error) {
+	if len(scopes) != 1 {
+		return azcore.AccessToken{}, fmt.Errorf("managed identity takes one resource, got %d scopes", len(scopes))
+	}
+	var o []managedidentity.AcquireTokenOption
+	if claims != "" {
+		o = append(o, managedidentity.WithClaims(claims))
+	}
+	res, err := m.app.AcquireToken(ctx, scopes[0], o...)
+	if err != nil {
+		return azcore.AccessToken{}, err
+	}
+	return azcore.AccessToken{Token: res.AccessToken, ExpiresOn: res.ExpiresOn}, nil
+}
+
+// ManagedIdentitySystem is the ManagedIdentity value that selects the
+// system-assigned identity; any other non-empty value is the client id of a
+// user-assigned identity.
+const ManagedIdentitySystem = "system"
+
+// FederatedAssertion returns an MSAL assertion callback that reads a
+// federated token file (Kubernetes workload identity, GitHub OIDC) afresh on
+// every token request: the platform rotates the file, so a cached copy would
+// expire. An empty or unreadable file is an error naming the file only.
+func FederatedAssertion(path string) func(context.Context, confidential.AssertionRequestOptions) (string, error) {
+	return func(context.Context, confidential.AssertionRequestOptions) (string, error) {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("read federated token file: %w", err)
+		}
+		tok := strings.TrimSpace(string(raw))
+		if tok == "" {
+			return "", fmt.Errorf("federated token file %s is empty", path)
+		}
+		return tok, nil
+	}
+}
+
+// ManagedIdentityID turns a ManagedIdentity setting into MSAL's identity.
+func ManagedIdentityID(v string) managedidentity.ID {
+	if strings.EqualFold(v, ManagedIdentitySystem) {
+		return managedidentity.SystemAssigned()
+	}
+	return managedidentity.UserAssignedClientID(v)
+}
+
 // newCredential builds the MSAL client for cfg (already validated and
-// defaulted): a client secret, or else the certificate and key in CertFile.
+// defaulted): a managed identity, a client secret, a federated token file,
+// or else the certificate and key in CertFile.
 func newCredential(cfg Config) (*msalCredential, error) {
+	if cfg.ManagedIdentity != "" {
+		app, err := managedidentity.New(ManagedIdentityID(cfg.ManagedIdentity), managedidentity.WithHTTPClient(cfg.HTTPClient))
+		if err != nil {
+			return nil, fmt.Errorf("managed identity: %w", err)
+		}
+		return &msalCredential{client: managedTokens{app: app}, metrics: cfg.Metrics}, nil
+	}
 	var (
 		cred    confidential.Credential
 		err     error
 		secrets []string
 	)
-	if cfg.ClientSecret != "" {
+	switch {
+	case cfg.ClientSecret != "":
 		cred, err = confidential.NewCredFromSecret(cfg.ClientSecret)
 		secrets = append(secrets, cfg.ClientSecret)
-	} else {
+	case cfg.FederatedTokenFile != "":
+		cred = confidential.NewCredFromAssertionCallback(FederatedAssertion(cfg.FederatedTokenFile))
+	default:
 		var pemData []byte
 		pemData, err = os.ReadFile(cfg.CertFile)
 		if err != nil {
@@ -97,5 +179,5 @@ func newCredential(cfg Config) (*msalCredential, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sign-in client: %w", err)
 	}
-	return &msalCredential{app: app, secrets: secrets}, nil
+	return &msalCredential{client: confidentialTokens{app: app}, secrets: secrets, metrics: cfg.Metrics}, nil
 }

@@ -77,6 +77,11 @@ type fakeTenant struct {
 	fails          []*failRule
 	signInPageSize int
 	nextLinkHost   string // when set, paging links point there
+	// federated are the workload identity tokens accepted as client
+	// assertions (a federated credential of the app).
+	federated map[string]bool
+	// tokenLifetime is expires_in of issued tokens; zero means 3599.
+	tokenLifetime int
 }
 
 func readFixture(t *testing.T, name string) []byte {
@@ -213,9 +218,15 @@ func (f *fakeTenant) serveEntra(w http.ResponseWriter, r *http.Request) {
 			})
 			return
 		}
+		f.mu.Lock()
+		lifetime := f.tokenLifetime
+		f.mu.Unlock()
+		if lifetime == 0 {
+			lifetime = 3599
+		}
 		writeJSONTest(w, http.StatusOK, map[string]any{
 			"token_type":   "Bearer",
-			"expires_in":   3599,
+			"expires_in":   lifetime,
 			"access_token": testToken,
 		})
 	default:
@@ -239,7 +250,16 @@ func (f *fakeTenant) checkClient(form url.Values, tokenURL string) string {
 		}
 		return ""
 	}
-	if form.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" || f.cert == nil {
+	if form.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+		return "no credential"
+	}
+	f.mu.Lock()
+	federated := f.federated[form.Get("client_assertion")]
+	f.mu.Unlock()
+	if federated {
+		return ""
+	}
+	if f.cert == nil {
 		return "no credential"
 	}
 	tok, err := jwt.Parse(form.Get("client_assertion"), func(*jwt.Token) (any, error) {

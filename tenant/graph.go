@@ -31,9 +31,16 @@ var errorMapping = abs.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDisc
 // call runs one Graph operation and turns its failure into a *GraphError
 // (or an ErrAuthentication / network error) wrapped with op.
 func (c *Client) call(ctx context.Context, op string, f func(ctx context.Context) error) error {
-	ctx, seen := withCapture(ctx)
-	if err := f(ctx); err != nil {
-		return fmt.Errorf("%s: %w", op, graphError(err, seen))
+	label := OpLabel(op)
+	ctx, seen := withCapture(withOp(ctx, label))
+	start := c.now()
+	err := f(ctx)
+	if err != nil {
+		err = graphError(err, seen)
+	}
+	c.metrics.GraphCall(label, statusClass(err), c.now().Sub(start))
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	return nil
 }

@@ -122,7 +122,7 @@ func (c *Client) Apply(ctx context.Context, it Item) error {
 	if err := c.write(ctx, it, it.After); err != nil {
 		return fmt.Errorf("apply %s: %w", it.Kind, err)
 	}
-	c.log.InfoContext(ctx, "tenant setting changed", "tenant", c.cfg.TenantID, "kind", it.Kind,
+	c.log.InfoContext(ctx, "tenant setting changed", "tenant_id", c.cfg.TenantID, "kind", it.Kind,
 		"policy", it.PolicyID, "from", it.Before, "to", it.After)
 	return nil
 }
@@ -165,7 +165,7 @@ func (c *Client) Restore(ctx context.Context, it Item) (RestoreResult, error) {
 		return RestoreResult{Outcome: AlreadyOriginal, Current: cur}, nil
 	case it.After:
 	default:
-		c.log.WarnContext(ctx, "tenant setting drifted; left alone", "tenant", c.cfg.TenantID,
+		c.log.WarnContext(ctx, "tenant setting drifted; left alone", "tenant_id", c.cfg.TenantID,
 			"kind", it.Kind, "policy", it.PolicyID, "current", cur, "set", it.After)
 		return RestoreResult{Outcome: Drifted, Current: cur}, nil
 	}
@@ -180,7 +180,7 @@ func (c *Client) Restore(ctx context.Context, it Item) (RestoreResult, error) {
 	if back != it.Before {
 		return res, fmt.Errorf("restore %s: %w: reads %q, want %q", it.Kind, ErrNotApplied, back, it.Before)
 	}
-	c.log.InfoContext(ctx, "tenant setting restored", "tenant", c.cfg.TenantID, "kind", it.Kind,
+	c.log.InfoContext(ctx, "tenant setting restored", "tenant_id", c.cfg.TenantID, "kind", it.Kind,
 		"policy", it.PolicyID, "to", it.Before)
 	return res, nil
 }

@@ -195,6 +195,10 @@ func (c *Client) readSignIns(ctx context.Context, sum SignInSummary, first *stri
 		entries = entries[:maxSignIns]
 	}
 	sum, lastOK := summarize(sum, entries)
+	sum.LastSucceeded = lastOK.UTC()
+	if lastOK.IsZero() {
+		sum.LastSucceeded = time.Time{}
+	}
 	return sum, lastOK, nil
 }
 
@@ -231,6 +235,9 @@ func summarize(sum SignInSummary, entries []models.SignInable) (SignInSummary, t
 		if code == 0 {
 			sum.Succeeded++
 			lastOK = maxTime(lastOK, at)
+			if sum.FirstSucceeded.IsZero() || at.Before(sum.FirstSucceeded) {
+				sum.FirstSucceeded = at.UTC()
+			}
 			continue
 		}
 		g := groups[code]

@@ -47,10 +47,13 @@ type retryHandler struct {
 	sleep func(ctx context.Context, d time.Duration) error
 	// jitter returns a value in [0, n); tests replace it.
 	jitter func(n int64) int64
+	// metrics counts 429 answers.
+	metrics Metrics
 }
 
 func newRetryHandler(maxRetries int, attemptTimeout time.Duration, now func() time.Time, log *slog.Logger) *retryHandler {
 	return &retryHandler{
+		metrics:        nopMetrics{},
 		maxRetries:     maxRetries,
 		attemptTimeout: attemptTimeout,
 		now:            now,
@@ -106,6 +109,9 @@ func (h *retryHandler) Intercept(p khttp.Pipeline, index int, req *http.Request)
 		if err != nil {
 			cancel()
 			return nil, err
+		}
+		if resp.StatusCode == http.StatusTooManyRequests {
+			h.metrics.GraphThrottled(opFrom(ctx))
 		}
 		if !retryable(resp.StatusCode) || attempt >= h.maxRetries {
 			if resp.Body == nil {

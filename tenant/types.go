@@ -112,6 +112,9 @@ type Item struct {
 	// Propagation is how long Microsoft documents the change can take to
 	// reach sign-ins. In JSON it is whole seconds ("propagation": 86400).
 	Propagation time.Duration `json:"-"`
+	// MissingPermission names the application permission c2bot's app lacks
+	// to make this change, as Diagnose found it; empty when it has it.
+	MissingPermission string `json:"missing_permission,omitempty"`
 }
 
 // itemJSON is Item's wire form: Propagation in whole seconds.
@@ -242,11 +245,15 @@ type SignInGroup struct {
 
 // SignInSummary is what the sign-in log says about the tool's account.
 type SignInSummary struct {
-	Account   string        `json:"account"`
-	Since     time.Time     `json:"since"`
-	Total     int           `json:"total"`
-	Succeeded int           `json:"succeeded"`
-	Failed    []SignInGroup `json:"failed,omitempty"`
+	Account   string    `json:"account"`
+	Since     time.Time `json:"since"`
+	Total     int       `json:"total"`
+	Succeeded int       `json:"succeeded"`
+	// FirstSucceeded and LastSucceeded are the times of the oldest and the
+	// newest successful sign-in read; zero when none succeeded.
+	FirstSucceeded time.Time     `json:"first_succeeded,omitempty"`
+	LastSucceeded  time.Time     `json:"last_succeeded,omitempty"`
+	Failed         []SignInGroup `json:"failed,omitempty"`
 	// Unavailable explains why the log could not be read (403, no P1
 	// licence); the summary is then empty and this is a finding, not an error.
 	Unavailable string `json:"unavailable,omitempty"`

@@ -58,6 +58,9 @@ type verifier struct {
 	// unknownKID limits key refreshes caused by unknown key ids; it
 	// survives reloads.
 	unknownKID *rate.Limiter
+	// issuer is the accepted token issuer; empty means botFrameworkIssuer
+	// (the public cloud; national clouds have their own).
+	issuer string
 
 	mu       sync.Mutex
 	kf       keyfunc.Keyfunc
@@ -71,6 +74,13 @@ func newVerifier(appID, openIDURL string, client *http.Client, now func() time.T
 		appID: appID, openIDURL: openIDURL, client: client, now: now, log: log,
 		unknownKID: rate.NewLimiter(rate.Every(unknownKIDRefresh), 1),
 	}
+}
+
+func (v *verifier) expectedIssuer() string {
+	if v.issuer != "" {
+		return v.issuer
+	}
+	return botFrameworkIssuer
 }
 
 // Verify checks the Authorization header of an activity whose serviceUrl
@@ -88,7 +98,7 @@ func (v *verifier) Verify(ctx context.Context, authz, serviceURL string) error {
 	claims := jwt.MapClaims{}
 	_, err = jwt.ParseWithClaims(strings.TrimSpace(raw), claims, kf.KeyfuncCtx(ctx),
 		jwt.WithValidMethods([]string{"RS256"}),
-		jwt.WithIssuer(botFrameworkIssuer),
+		jwt.WithIssuer(v.expectedIssuer()),
 		jwt.WithAudience(v.appID),
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(tokenLeeway),

@@ -55,6 +55,24 @@ type Config struct {
 	AppID string
 	// AppPassword is the bot's client secret (C2_TEAMS_APP_PASSWORD).
 	AppPassword string
+	// AppCertFile is a PEM file with the bot app's certificate and private
+	// key (C2_TEAMS_APP_CERT), instead of a password.
+	AppCertFile string
+	// FederatedTokenFile is a workload identity token file Entra trusts for
+	// the bot app (C2_FEDERATED_TOKEN_FILE), read afresh on every token request.
+	FederatedTokenFile string
+	// ManagedIdentity is "system" or the client id of a user-assigned
+	// managed identity (C2_MANAGED_IDENTITY): a bot registered with the
+	// UserAssignedMSI app type gets its tokens from the Azure host.
+	ManagedIdentity string
+	// TokenScope is the scope of outbound Bot Connector tokens and Issuer
+	// the issuer of inbound ones; defaults are the public cloud's
+	// (https://api.botframework.com/.default, https://api.botframework.com).
+	TokenScope string
+	Issuer     string
+	// OnTokenFailure, when set, is called for every failed outbound token
+	// request (metrics).
+	OnTokenFailure func()
 	// AppTenantID is the tenant the single-tenant bot is registered in
 	// (C2_TEAMS_APP_TENANT_ID); outbound tokens come from it.
 	AppTenantID string
@@ -129,8 +147,8 @@ func New(cfg Config) (*Adapter, error) {
 		a.log.Warn("Teams runs unauthenticated (no app id); loopback only", "listen", cfg.ListenAddr)
 		return a, nil
 	}
-	if cfg.AppPassword == "" {
-		return nil, errors.New("teams: app id set but no app password (C2_TEAMS_APP_PASSWORD)")
+	if err := cfg.checkCredential(); err != nil {
+		return nil, err
 	}
 	if cfg.AppTenantID == "" {
 		return nil, errors.New("teams: app id set but no app tenant id (C2_TEAMS_APP_TENANT_ID); single-tenant bots get tokens from their own tenant")
@@ -145,6 +163,7 @@ func New(cfg Config) (*Adapter, error) {
 	}
 	a.tokens = ts
 	a.auth = newVerifier(cfg.AppID, cfg.OpenIDURL, cfg.HTTPClient, cfg.Now, a.log)
+	a.auth.issuer = cfg.Issuer
 	return a, nil
 }
 
@@ -208,6 +227,9 @@ func (a *Adapter) token(ctx context.Context) (string, error) {
 	}
 	tok, err := a.tokens.Token(ctx)
 	if err != nil {
+		if a.cfg.OnTokenFailure != nil && ctx.Err() == nil {
+			a.cfg.OnTokenFailure()
+		}
 		return "", fmt.Errorf("get bot token: %w", err)
 	}
 	return "Bearer " + tok, nil

@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
@@ -37,16 +35,17 @@ const (
 
 // app is a wired c2bot: store, tenants, adapters, core and HTTP server.
 type app struct {
-	cfg   Config
-	log   *slog.Logger
-	store *store.Store
-	core  *handlers.Core
-	disp  *bot.Dispatcher
-	slack *slackbot.Adapter
-	teams *teams.Adapter
-	web   *web.Adapter
-	mux   *http.ServeMux
-	ready atomic.Bool
+	cfg     Config
+	log     *slog.Logger
+	store   *store.Store
+	metrics *metrics
+	core    *handlers.Core
+	disp    *bot.Dispatcher
+	slack   *slackbot.Adapter
+	teams   *teams.Adapter
+	web     *web.Adapter
+	mux     *http.ServeMux
+	ready   atomic.Bool
 	// closers run after the server stops, before the store closes.
 	closers []func()
 }
@@ -91,8 +90,10 @@ func buildTenants(cfg Config, log *slog.Logger) ([]handlers.TenantConfig, error)
 	}
 	var out []handlers.TenantConfig
 	if cfg.TenantID != "" || cfg.ClientID != "" {
+		fed, mi := secretless(cfg.ClientSecret, cfg.ClientCert, "", "", cfg)
 		cl, err := tenant.New(tenant.Config{
 			TenantID: cfg.TenantID, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, CertFile: cfg.ClientCert,
+			FederatedTokenFile: fed, ManagedIdentity: mi,
 			GraphURL: cfg.GraphURL, AuthorityURL: cfg.AuthorityURL, HTTPClient: hc, Logger: log.With("tenant", cfg.TenantName),
 		})
 		if err != nil {
@@ -102,6 +103,7 @@ func buildTenants(cfg Config, log *slog.Logger) ([]handlers.TenantConfig, error)
 			Name: cfg.TenantName, Client: cl, Approvers: cfg.Approvers, AllowSelfApproval: cfg.AllowSelfApproval,
 			Channels: cfg.Channels, ToolAccount: cfg.ToolAccount,
 			Product: cfg.Product, Version: cfg.Version, ToolAuth: cfg.ToolAuth, ToolAppID: cfg.ToolAppID,
+			ApprovalsRequired: cfg.ApprovalsRequired, RequireReason: cfg.RequireReason, RemindBefore: cfg.RemindBefore,
 		})
 	}
 	for _, t := range cfg.Tenants {
@@ -112,8 +114,10 @@ func buildTenants(cfg Config, log *slog.Logger) ([]handlers.TenantConfig, error)
 		if authURL == "" {
 			authURL = cfg.AuthorityURL
 		}
+		fed, mi := secretless(t.ClientSecret, t.ClientCert, t.FederatedTokenFile, t.ManagedIdentity, cfg)
 		cl, err := tenant.New(tenant.Config{
 			TenantID: t.TenantID, ClientID: t.ClientID, ClientSecret: t.ClientSecret, CertFile: t.ClientCert,
+			FederatedTokenFile: fed, ManagedIdentity: mi,
 			GraphURL: graphURL, AuthorityURL: authURL, HTTPClient: hc, Logger: log.With("tenant", t.Name),
 		})
 		if err != nil {
@@ -123,16 +127,35 @@ func buildTenants(cfg Config, log *slog.Logger) ([]handlers.TenantConfig, error)
 		if len(approvers) == 0 {
 			approvers = cfg.Approvers
 		}
-		out = append(out, handlers.TenantConfig{
+		tc := handlers.TenantConfig{
 			Name: t.Name, Client: cl, Approvers: approvers, AllowSelfApproval: t.AllowSelfApproval || cfg.AllowSelfApproval,
 			Channels: t.Channels, ToolAccount: t.ToolAccount, Product: t.Product, Version: t.Version,
 			ToolAuth: t.ToolAuth, ToolAppID: t.ToolAppID,
-		})
+		}
+		tc.ApprovalsRequired, tc.RequireReason, tc.RemindBefore = cfg.governance(t)
+		out = append(out, tc)
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no tenant configured: set C2_TENANT_ID, C2_CLIENT_ID and C2_CLIENT_SECRET (or C2_CLIENT_CERT), list tenants in the C2_CONFIG file, or run `c2bot demo` for the sandbox")
 	}
 	return out, nil
+}
+
+// secretless picks the secretless credential of an app that has no secret
+// or certificate of its own: its own federated token file or managed
+// identity, else the top-level ones (C2_FEDERATED_TOKEN_FILE,
+// C2_MANAGED_IDENTITY). An app with a secret or certificate gets none.
+func secretless(secret, cert, fed, mi string, cfg Config) (string, string) {
+	switch {
+	case secret != "" || cert != "":
+		return "", ""
+	case fed != "" || mi != "":
+		return fed, mi
+	case cfg.FederatedTokenFile != "":
+		return cfg.FederatedTokenFile, ""
+	default:
+		return "", cfg.ManagedIdentity
+	}
 }
 
 // isLoopback reports whether a listen address binds only to loopback.
@@ -155,10 +178,16 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 	if now == nil {
 		now = time.Now
 	}
+	a.metrics = newMetrics(now)
 	tenants := opts.tenants
 	if tenants == nil {
 		if tenants, err = buildTenants(cfg, log); err != nil {
 			return nil, err
+		}
+	}
+	for _, t := range tenants {
+		if mc, ok := t.Client.(interface{ UseMetrics(tenant.Metrics) }); ok {
+			mc.UseMetrics(graphMetrics{a.metrics})
 		}
 	}
 	var senders []bot.Sender
@@ -177,9 +206,13 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 		a.mux.Handle("/slack/", a.slack.Handler())
 	}
 	if cfg.TeamsAppID != "" || isLoopback(cfg.Listen) {
+		fed, mi := secretless(cfg.TeamsAppPassword, cfg.TeamsAppCert, "", "", cfg)
 		a.teams, err = teams.New(teams.Config{
 			AppID: cfg.TeamsAppID, AppPassword: cfg.TeamsAppPassword, AppTenantID: cfg.TeamsAppTenantID,
+			AppCertFile: cfg.TeamsAppCert, FederatedTokenFile: fed, ManagedIdentity: mi,
+			TokenScope: cfg.BotFrameworkScope, Issuer: cfg.BotFrameworkIssuer,
 			AuthorityURL: cfg.AuthorityURL, OpenIDURL: cfg.BotFrameworkOpenIDURL, ListenAddr: cfg.Listen, Logger: log,
+			OnTokenFailure: a.metrics.botTokenFailed,
 		})
 		if err != nil {
 			return nil, err
@@ -213,18 +246,14 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 		}
 	}()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	events := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "c2bot_events_total", Help: "Audit actions by kind (requested, approved, applied, reverted, revert_failed, …).",
-	}, []string{"action"})
-	reg.MustRegister(events)
+	a.metrics.watchStore(a.store, log)
 
 	a.core, err = handlers.New(handlers.Config{
 		Tenants: tenants, Senders: senders, Store: a.store, Logger: log, Now: now,
 		DefaultDuration: cfg.DefaultDuration, MinDuration: cfg.MinDuration, MaxDuration: cfg.MaxDuration,
 		ApprovalTTL: cfg.ApprovalTTL, RetryBase: cfg.RetryBase,
-		OnEvent: func(action string) { events.WithLabelValues(action).Inc() },
+		WatchInterval: cfg.WatchInterval, Checkpoints: cfg.WatchCheckpoints,
+		Metrics: a.metrics,
 	})
 	if err != nil {
 		return nil, err
@@ -232,7 +261,7 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 	if len(cfg.Channels) == 0 && len(cfg.Tenants) == 0 && opts.tenants == nil {
 		log.Warn("no channel is bound to the tenant (C2_CHANNELS); commands are accepted from every channel the bot is in")
 	}
-	a.mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	a.mux.Handle("/metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
 	a.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	a.mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !a.ready.Load() {

@@ -35,6 +35,16 @@ func TestDoctorOnSandbox(t *testing.T) {
 		t.Fatalf("doctor wrote to the tenant %d times", n)
 	}
 
+	// Two approvals with one approver can never be met.
+	env["C2_APPROVALS_REQUIRED"] = "2"
+	cmd = exec.Command(binary, "doctor")
+	cmd.Env = childEnv(env)
+	out, err = cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "FAIL   approvals: 2 approvals required but only 1 approver(s)") {
+		t.Fatalf("doctor with too few approvers: %v\n%s", err, out)
+	}
+	delete(env, "C2_APPROVALS_REQUIRED")
+
 	// Without an approver, doctor says nobody can approve.
 	env["C2_APPROVERS"] = ""
 	delete(env, "C2_APPROVERS")

@@ -29,8 +29,16 @@ type Config struct {
 	GraphURL     string
 	AuthorityURL string
 	CAFile       string
-	ToolAccount  string
-	Channels     []string
+	// Cloud names the Microsoft cloud whose endpoints fill the empty
+	// endpoint settings (public, usgov, usgovdod, china).
+	Cloud string
+	// FederatedTokenFile and ManagedIdentity are secretless credentials for
+	// the default tenant's app and for the Teams bot (when they have no
+	// secret or certificate of their own).
+	FederatedTokenFile string
+	ManagedIdentity    string
+	ToolAccount        string
+	Channels           []string
 
 	// The tool's profile for the default tenant: product ("backup" or
 	// "migration"), version ("X.Y"), how it signs in ("legacy", "delegated"
@@ -49,7 +57,10 @@ type Config struct {
 	TeamsAppID            string
 	TeamsAppPassword      string
 	TeamsAppTenantID      string
+	TeamsAppCert          string
 	BotFrameworkOpenIDURL string
+	BotFrameworkScope     string
+	BotFrameworkIssuer    string
 
 	Approvers         []string
 	AllowSelfApproval bool
@@ -58,6 +69,11 @@ type Config struct {
 	MaxDuration       time.Duration
 	ApprovalTTL       time.Duration
 	RetryBase         time.Duration
+	ApprovalsRequired int
+	RequireReason     bool
+	RemindBefore      time.Duration
+	WatchInterval     time.Duration
+	WatchCheckpoints  []time.Duration
 
 	Console   bool
 	LogLevel  string
@@ -69,21 +85,30 @@ type Config struct {
 
 // TenantFile is one tenant in the YAML file.
 type TenantFile struct {
-	Name              string   `yaml:"name"`
-	TenantID          string   `yaml:"tenant_id"`
-	ClientID          string   `yaml:"client_id"`
-	ClientSecret      string   `yaml:"client_secret"`
-	ClientCert        string   `yaml:"client_cert"`
-	GraphURL          string   `yaml:"graph_url"`
-	AuthorityURL      string   `yaml:"authority_url"`
-	ToolAccount       string   `yaml:"tool_account"`
-	Product           string   `yaml:"product"`
-	Version           string   `yaml:"version"`
-	ToolAuth          string   `yaml:"tool_auth"`
-	ToolAppID         string   `yaml:"tool_app_id"`
-	Approvers         []string `yaml:"approvers"`
-	AllowSelfApproval bool     `yaml:"allow_self_approval"`
-	Channels          []string `yaml:"channels"`
+	Name         string `yaml:"name"`
+	TenantID     string `yaml:"tenant_id"`
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
+	ClientCert   string `yaml:"client_cert"`
+	// FederatedTokenFile and ManagedIdentity: secretless credentials of
+	// this tenant's app; the top-level ones apply when the tenant gives none.
+	FederatedTokenFile string   `yaml:"federated_token_file"`
+	ManagedIdentity    string   `yaml:"managed_identity"`
+	GraphURL           string   `yaml:"graph_url"`
+	AuthorityURL       string   `yaml:"authority_url"`
+	ToolAccount        string   `yaml:"tool_account"`
+	Product            string   `yaml:"product"`
+	Version            string   `yaml:"version"`
+	ToolAuth           string   `yaml:"tool_auth"`
+	ToolAppID          string   `yaml:"tool_app_id"`
+	Approvers          []string `yaml:"approvers"`
+	AllowSelfApproval  bool     `yaml:"allow_self_approval"`
+	Channels           []string `yaml:"channels"`
+	// ApprovalsRequired, RequireReason and RemindBefore override the
+	// top-level settings for this tenant when set ("0" turns the reminder off).
+	ApprovalsRequired int    `yaml:"approvals_required"`
+	RequireReason     *bool  `yaml:"require_reason"`
+	RemindBefore      string `yaml:"remind_before"`
 }
 
 // setting describes one configuration value.
@@ -95,6 +120,10 @@ type setting struct {
 	list   *[]string
 	flag   *bool
 	dur    *time.Duration
+	num    *int
+	durs   *[]time.Duration
+	// zeroOK lets a duration be 0 (a feature turned off).
+	zeroOK bool
 }
 
 func (s setting) env() string      { return "C2_" + s.name }
@@ -110,8 +139,11 @@ func (c *Config) settings() []setting {
 		{name: "CLIENT_ID", help: "client id of the Entra app that reads and changes the tenant", str: &c.ClientID},
 		{name: "CLIENT_SECRET", help: "client secret of that app", secret: true, str: &c.ClientSecret},
 		{name: "CLIENT_CERT", help: "PEM file with that app's certificate and private key (instead of a secret)", str: &c.ClientCert},
-		{name: "GRAPH_URL", help: "Microsoft Graph endpoint", str: &c.GraphURL},
-		{name: "AUTHORITY_URL", help: "Entra ID sign-in endpoint", str: &c.AuthorityURL},
+		{name: "CLOUD", help: "Microsoft cloud whose endpoints are the defaults: " + cloudNames(), str: &c.Cloud},
+		{name: "GRAPH_URL", help: "Microsoft Graph endpoint (default: the cloud's)", str: &c.GraphURL},
+		{name: "AUTHORITY_URL", help: "Entra ID sign-in endpoint (default: the cloud's)", str: &c.AuthorityURL},
+		{name: "FEDERATED_TOKEN_FILE", help: "workload identity token file (AKS, GitHub) for the app and the Teams bot, read on every token request, instead of a secret", str: &c.FederatedTokenFile},
+		{name: "MANAGED_IDENTITY", help: "system, or the client id of a user-assigned managed identity, for the app and the Teams bot, instead of a secret", str: &c.ManagedIdentity},
 		{name: "CA_FILE", help: "extra PEM certificates trusted for Graph and sign-in (a TLS-inspecting proxy, tests)", str: &c.CAFile},
 		{name: "TOOL_ACCOUNT", help: "user principal name the backup or migration tool signs in with", str: &c.ToolAccount},
 		{name: "PRODUCT", help: "the tool: backup or migration (version advice depends on it)", str: &c.Product},
@@ -126,7 +158,10 @@ func (c *Config) settings() []setting {
 		{name: "TEAMS_APP_ID", help: "Bot Framework app id; without it Teams runs unauthenticated, loopback only", str: &c.TeamsAppID},
 		{name: "TEAMS_APP_PASSWORD", help: "Bot Framework app password", secret: true, str: &c.TeamsAppPassword},
 		{name: "TEAMS_APP_TENANT_ID", help: "tenant of the single-tenant bot registration", str: &c.TeamsAppTenantID},
-		{name: "BOTFRAMEWORK_OPENID_URL", help: "where inbound Bot Framework keys come from", str: &c.BotFrameworkOpenIDURL},
+		{name: "TEAMS_APP_CERT", help: "PEM file with the bot app's certificate and private key (instead of a password)", str: &c.TeamsAppCert},
+		{name: "BOTFRAMEWORK_OPENID_URL", help: "where inbound Bot Framework keys come from (default: the cloud's)", str: &c.BotFrameworkOpenIDURL},
+		{name: "BOTFRAMEWORK_SCOPE", help: "scope of outbound Bot Connector tokens (default: the cloud's)", str: &c.BotFrameworkScope},
+		{name: "BOTFRAMEWORK_ISSUER", help: "issuer of inbound Bot Framework tokens (default: the cloud's)", str: &c.BotFrameworkIssuer},
 		{name: "APPROVERS", help: "comma-separated chat user ids allowed to approve", list: &c.Approvers},
 		{name: "ALLOW_SELF_APPROVAL", help: "let a requester approve their own request", flag: &c.AllowSelfApproval},
 		{name: "DEFAULT_DURATION", help: "default change window", dur: &c.DefaultDuration},
@@ -134,6 +169,11 @@ func (c *Config) settings() []setting {
 		{name: "MAX_DURATION", help: "longest change window (extensions included)", dur: &c.MaxDuration},
 		{name: "APPROVAL_TTL", help: "how long a request waits for approval", dur: &c.ApprovalTTL},
 		{name: "RETRY_BASE", help: "first wait before retrying a failed revert or an undelivered chat notice; it doubles on each attempt, up to 15m", dur: &c.RetryBase},
+		{name: "APPROVALS_REQUIRED", help: "distinct approvers needed for a change or an extension (the requester never counts when more than one is needed)", num: &c.ApprovalsRequired},
+		{name: "REQUIRE_REASON", help: "fix and extend need --reason", flag: &c.RequireReason},
+		{name: "REMIND_BEFORE", help: "remind the thread this long before the revert, with Extend and Revert now; 0 turns it off", dur: &c.RemindBefore, zeroOK: true},
+		{name: "WATCH_INTERVAL", help: "first wait before reading the tool's sign-ins after a change; it doubles after each read, up to 1h", dur: &c.WatchInterval},
+		{name: "WATCH_CHECKPOINTS", help: "comma-separated times after a change at which c2bot says it has not taken effect yet (only those inside the window)", durs: &c.WatchCheckpoints},
 		{name: "CONSOLE", help: "serve the local console (loopback addresses only)", flag: &c.Console},
 		{name: "LOG_LEVEL", help: "debug, info, warn or error", str: &c.LogLevel},
 		{name: "LOG_FORMAT", help: "text or json", str: &c.LogFormat},
@@ -143,20 +183,22 @@ func (c *Config) settings() []setting {
 // defaults returns the documented defaults.
 func defaults() Config {
 	return Config{
-		Listen:                ":3978",
-		DB:                    "c2bot.db",
-		TenantName:            "default",
-		GraphURL:              "https://graph.microsoft.com",
-		AuthorityURL:          "https://login.microsoftonline.com",
-		SlackAPIURL:           "https://slack.com/api/",
-		BotFrameworkOpenIDURL: "https://login.botframework.com/v1/.well-known/openidconfiguration",
-		DefaultDuration:       8 * time.Hour,
-		MinDuration:           time.Minute,
-		MaxDuration:           72 * time.Hour,
-		ApprovalTTL:           time.Hour,
-		RetryBase:             30 * time.Second,
-		LogLevel:              "info",
-		LogFormat:             "text",
+		Listen:            ":3978",
+		DB:                "c2bot.db",
+		TenantName:        "default",
+		Cloud:             "public",
+		SlackAPIURL:       "https://slack.com/api/",
+		DefaultDuration:   8 * time.Hour,
+		MinDuration:       time.Minute,
+		MaxDuration:       72 * time.Hour,
+		ApprovalTTL:       time.Hour,
+		RetryBase:         30 * time.Second,
+		ApprovalsRequired: 1,
+		RemindBefore:      30 * time.Minute,
+		WatchInterval:     5 * time.Minute,
+		WatchCheckpoints:  []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour},
+		LogLevel:          "info",
+		LogFormat:         "text",
 	}
 }
 
@@ -172,12 +214,30 @@ func (s setting) set(v string) error {
 			return fmt.Errorf("%s: %q is not true or false", s.env(), v)
 		}
 		*s.flag = b
+	case s.dur != nil && s.zeroOK && strings.TrimSpace(v) == "0":
+		*s.dur = 0
 	case s.dur != nil:
 		d, err := parseDuration(v)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.env(), err)
 		}
 		*s.dur = d
+	case s.num != nil:
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 1 || n > 10 {
+			return fmt.Errorf("%s: %q is not a number from 1 to 10", s.env(), v)
+		}
+		*s.num = n
+	case s.durs != nil:
+		var out []time.Duration
+		for _, p := range splitList(v) {
+			d, err := parseDuration(p)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.env(), err)
+			}
+			out = append(out, d)
+		}
+		*s.durs = out
 	}
 	return nil
 }
@@ -258,6 +318,9 @@ func load(c *Config, fs *flag.FlagSet, getenv func(string) string) error {
 	if ferr != nil {
 		return ferr
 	}
+	if err := c.applyCloud(); err != nil {
+		return err
+	}
 	return c.validate()
 }
 
@@ -302,7 +365,7 @@ func loadFile(c *Config, path string) error {
 			return fmt.Errorf("config file %s: unknown key %q (line %d)", path, k, node.Line)
 		}
 		var v string
-		if s.list != nil && node.Kind == yaml.SequenceNode {
+		if (s.list != nil || s.durs != nil) && node.Kind == yaml.SequenceNode {
 			var items []string
 			if err := node.Decode(&items); err != nil {
 				return fmt.Errorf("config file %s: %s: %w", path, k, err)
@@ -328,14 +391,20 @@ func (c *Config) validate() error {
 	if c.ClientSecret != "" && c.ClientCert != "" {
 		return errors.New("set C2_CLIENT_SECRET or C2_CLIENT_CERT, not both")
 	}
+	if c.FederatedTokenFile != "" && c.ManagedIdentity != "" {
+		return errors.New("set C2_FEDERATED_TOKEN_FILE or C2_MANAGED_IDENTITY, not both")
+	}
+	if c.TeamsAppPassword != "" && c.TeamsAppCert != "" {
+		return errors.New("set C2_TEAMS_APP_PASSWORD or C2_TEAMS_APP_CERT, not both")
+	}
 	if c.SlackBotToken != "" && c.SlackSigningSecret == "" && c.SlackAppToken == "" {
 		return errors.New("Slack needs C2_SLACK_SIGNING_SECRET (HTTP mode) or C2_SLACK_APP_TOKEN (Socket Mode) besides C2_SLACK_BOT_TOKEN")
 	}
 	// A password without an app id is a mistake everywhere; an app id
 	// without its password is enough for teams-package, and serve refuses
 	// it when the Teams adapter is built.
-	if c.TeamsAppPassword != "" && c.TeamsAppID == "" {
-		return errors.New("C2_TEAMS_APP_PASSWORD is set but C2_TEAMS_APP_ID is not")
+	if (c.TeamsAppPassword != "" || c.TeamsAppCert != "") && c.TeamsAppID == "" {
+		return errors.New("C2_TEAMS_APP_PASSWORD or C2_TEAMS_APP_CERT is set but C2_TEAMS_APP_ID is not")
 	}
 	if err := validateProfile(&c.Product, c.Version, &c.ToolAuth, c.ToolAppID, func(key string) string {
 		return "C2_" + strings.ToUpper(key)
@@ -350,6 +419,12 @@ func (c *Config) validate() error {
 		}
 		if names[t.Name] {
 			return fmt.Errorf("config file: tenant %s is listed twice", t.Name)
+		}
+		if t.ApprovalsRequired < 0 || t.ApprovalsRequired > 10 {
+			return fmt.Errorf("config file: tenant %s: approvals_required must be from 1 to 10", t.Name)
+		}
+		if _, err := t.remindBefore(0); err != nil {
+			return fmt.Errorf("config file: tenant %s: remind_before: %w", t.Name, err)
 		}
 		names[t.Name] = true
 		if err := validateProfile(&t.Product, t.Version, &t.ToolAuth, t.ToolAppID, func(key string) string {
@@ -408,4 +483,29 @@ func validateProfile(product *string, ver string, auth *string, appID string, na
 		return fmt.Errorf("%s must be an application (client) id (a GUID), not %q", name("tool_app_id"), appID)
 	}
 	return nil
+}
+
+// remindBefore is the tenant's remind_before, or def when it has none.
+func (t TenantFile) remindBefore(def time.Duration) (time.Duration, error) {
+	switch strings.TrimSpace(t.RemindBefore) {
+	case "":
+		return def, nil
+	case "0":
+		return 0, nil
+	}
+	return parseDuration(t.RemindBefore)
+}
+
+// governance fills a tenant's approvals, reason and reminder settings from
+// its file entry over the top-level ones.
+func (c *Config) governance(t TenantFile) (approvals int, reason bool, remind time.Duration) {
+	approvals, reason, remind = c.ApprovalsRequired, c.RequireReason, c.RemindBefore
+	if t.ApprovalsRequired > 0 {
+		approvals = t.ApprovalsRequired
+	}
+	if t.RequireReason != nil {
+		reason = *t.RequireReason
+	}
+	remind, _ = t.remindBefore(remind) // checked by validate
+	return approvals, reason, remind
 }

@@ -64,9 +64,8 @@ func TestConfigPrecedence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := defaults()
 	if cfg.Listen != ":3978" || cfg.DB != "c2bot.db" || cfg.DefaultDuration != 8*time.Hour || cfg.MinDuration != time.Minute ||
-		cfg.MaxDuration != 72*time.Hour || cfg.ApprovalTTL != time.Hour || cfg.GraphURL != want.GraphURL || cfg.SlackAPIURL != "https://slack.com/api/" {
+		cfg.MaxDuration != 72*time.Hour || cfg.ApprovalTTL != time.Hour || cfg.GraphURL != "https://graph.microsoft.com" || cfg.SlackAPIURL != "https://slack.com/api/" {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 }
@@ -205,5 +204,46 @@ tenants:
 	}
 	if got := handlers.Target(tenants[1]); got.Product != "migration" || got.Version != "3.4" || got.Auth != "app" || got.AppID != appID {
 		t.Fatalf("contoso's target: %+v", got)
+	}
+}
+
+func TestGovernanceSettings(t *testing.T) {
+	cfg, err := loadWith(t, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ApprovalsRequired != 1 || cfg.RequireReason || cfg.RemindBefore != 30*time.Minute ||
+		!reflect.DeepEqual(cfg.WatchCheckpoints, []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour}) {
+		t.Fatalf("defaults: %+v", cfg)
+	}
+	file := "approvals_required: 2\nremind_before: 1h\nwatch_checkpoints: [2h, 12h]\ntenants:\n" +
+		"  - {name: a, require_reason: true, remind_before: \"0\", approvals_required: 3}\n  - {name: b}\n"
+	cfg, err = loadWith(t, []string{"--require-reason"}, map[string]string{"C2_REMIND_BEFORE": "0", "C2_WATCH_INTERVAL": "2m"}, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ApprovalsRequired != 2 || !cfg.RequireReason || cfg.RemindBefore != 0 || cfg.WatchInterval != 2*time.Minute ||
+		!reflect.DeepEqual(cfg.WatchCheckpoints, []time.Duration{2 * time.Hour, 12 * time.Hour}) {
+		t.Fatalf("loaded: %+v", cfg)
+	}
+	n, reason, remind := cfg.governance(cfg.Tenants[0])
+	if n != 3 || !reason || remind != 0 {
+		t.Fatalf("tenant a: %d %v %s", n, reason, remind)
+	}
+	cfg.RequireReason = false
+	cfg.RemindBefore = time.Hour
+	if n, reason, remind := cfg.governance(cfg.Tenants[1]); n != 2 || reason || remind != time.Hour {
+		t.Fatalf("tenant b inherits: %d %v %s", n, reason, remind)
+	}
+	for _, bad := range []map[string]string{
+		{"C2_APPROVALS_REQUIRED": "0"}, {"C2_APPROVALS_REQUIRED": "two"}, {"C2_REMIND_BEFORE": "soon"},
+		{"C2_WATCH_CHECKPOINTS": "1h,never"}, {"C2_WATCH_INTERVAL": "0"},
+	} {
+		if _, err := loadWith(t, nil, bad, ""); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+	if _, err := loadWith(t, nil, nil, "tenants:\n  - {name: a, remind_before: later}\n"); err == nil {
+		t.Error("a bad tenant remind_before was accepted")
 	}
 }

@@ -17,6 +17,10 @@ import (
 	"github.com/c2bot/c2bot/tenant/sandbox"
 )
 
+// demoSignInEvery is how often the demo's tool signs in, so that the
+// sign-in watch sees the change take effect within the demo's window.
+const demoSignInEvery = 10 * time.Second
+
 // sandboxTenantName is the demo tenant's name in commands.
 const sandboxTenantName = "sandbox"
 
@@ -30,6 +34,10 @@ func demoDefaults() Config {
 	c.ApprovalTTL = 15 * time.Minute
 	c.Approvers = []string{"bob"}
 	c.TenantName = sandboxTenantName
+	// The demo window is minutes long: watch, remind and check in seconds.
+	c.WatchInterval = 10 * time.Second
+	c.WatchCheckpoints = []time.Duration{time.Minute}
+	c.RemindBefore = 30 * time.Second
 	return c
 }
 
@@ -81,7 +89,7 @@ func startSandbox(propagation time.Duration, name string, cfg Config) (sandboxRu
 		return sandboxRun{}, usageError{fmt.Sprintf("unknown scenario %q (known: %s)", name, sandbox.ScenarioNames())}
 	}
 	now := sandbox.ClockFrom(sc.Date)
-	srv, sc, err := sandbox.StartScenario(name, sandbox.Options{Propagation: propagation, Now: now})
+	srv, sc, err := sandbox.StartScenario(name, sandbox.Options{Propagation: propagation, Now: now, SignInEvery: demoSignInEvery})
 	if err != nil {
 		return sandboxRun{}, fmt.Errorf("sandbox tenant: %w", err)
 	}
@@ -99,6 +107,7 @@ func startSandbox(propagation time.Duration, name string, cfg Config) (sandboxRu
 		Channels: cfg.Channels, ToolAccount: account,
 		Product: cmp.Or(cfg.Product, sc.Product), Version: cmp.Or(cfg.Version, sc.Version),
 		ToolAuth: cfg.ToolAuth, ToolAppID: cfg.ToolAppID,
+		ApprovalsRequired: cfg.ApprovalsRequired, RequireReason: cfg.RequireReason, RemindBefore: cfg.RemindBefore,
 	}
 	if cfg.ToolAuth == "" || cfg.ToolAuth == authApp {
 		tc.ToolAppID = cmp.Or(cfg.ToolAppID, sc.ToolAppID)

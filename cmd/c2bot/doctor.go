@@ -12,6 +12,7 @@ import (
 	slackbot "github.com/c2bot/c2bot/bot/slack"
 	"github.com/c2bot/c2bot/handlers"
 	"github.com/c2bot/c2bot/store"
+	"github.com/c2bot/c2bot/tenant"
 )
 
 // doctorTimeout bounds each check of `c2bot doctor`.
@@ -76,6 +77,22 @@ func cmdDoctor(ctx context.Context, argv []string, stdout, stderr io.Writer, get
 		if rep.SignIns.Unavailable != "" {
 			report(false, "  signins", rep.SignIns.Unavailable)
 		}
+		if rc, ok := t.Client.(interface {
+			TokenRoles(context.Context) ([]string, error)
+		}); ok {
+			cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
+			roles, err := rc.TokenRoles(cctx)
+			cancel()
+			if err != nil {
+				report(false, "  permissions", "cannot read the token's roles: "+err.Error())
+			} else {
+				checkPermissions(roles, report)
+			}
+		}
+		if t.ApprovalsRequired > 1 && t.ApprovalsRequired > len(t.Approvers) {
+			report(false, "  approvals", fmt.Sprintf("%d approvals required but only %d approver(s) configured: no change could be approved",
+				t.ApprovalsRequired, len(t.Approvers)))
+		}
 		if len(t.Approvers) == 0 {
 			report(false, "  approvers", "none configured (C2_APPROVERS): nobody can approve a change")
 		}
@@ -102,4 +119,35 @@ func errText(err error, ok string) string {
 		return err.Error()
 	}
 	return ok
+}
+
+// checkPermissions reports, per feature, whether the Graph token's roles
+// claim grants what it needs; each missing application permission is named.
+// The roles are read from the token's payload without checking its
+// signature: it is a self-check of what was granted, not a trust decision.
+func checkPermissions(roles []string, report func(ok bool, what, detail string)) {
+	type key struct {
+		feature string
+		access  tenant.Access
+	}
+	var order []key
+	missing := map[key][]string{}
+	for _, n := range tenant.Permissions {
+		k := key{n.Feature, n.Access}
+		if _, seen := missing[k]; !seen {
+			order = append(order, k)
+			missing[k] = nil
+		}
+		if !n.Granted(roles) {
+			missing[k] = append(missing[k], n.String()+" (see "+n.Doc+")")
+		}
+	}
+	for _, k := range order {
+		what := fmt.Sprintf("  permission to %s %s", k.access, k.feature)
+		if m := missing[k]; len(m) > 0 {
+			report(false, what, "missing application permission "+strings.Join(m, " and "))
+			continue
+		}
+		report(true, what, "")
+	}
 }

@@ -232,12 +232,23 @@ func (b *syncBuffer) String() string {
 // helps) and returns the environment that points a child c2bot at it.
 func sandboxEnv(t *testing.T) (*sandbox.Server, map[string]string) {
 	t.Helper()
-	return sandboxScenarioEnv(t, defaultScenario)
+	return sandboxScenarioEnvWith(t, defaultScenario, sandbox.Options{})
+}
+
+// sandboxEnvWith is sandboxEnv on a sandbox started with opts.
+func sandboxEnvWith(t *testing.T, opts sandbox.Options) (*sandbox.Server, map[string]string) {
+	t.Helper()
+	return sandboxScenarioEnvWith(t, defaultScenario, opts)
 }
 
 // sandboxScenarioEnv is sandboxEnv for a named scenario: its tenant, and the
 // tool's profile as the child's settings.
 func sandboxScenarioEnv(t *testing.T, name string) (*sandbox.Server, map[string]string) {
+	t.Helper()
+	return sandboxScenarioEnvWith(t, name, sandbox.Options{})
+}
+
+func sandboxScenarioEnvWith(t *testing.T, name string, opts sandbox.Options) (*sandbox.Server, map[string]string) {
 	t.Helper()
 	sc, ok := sandbox.FindScenario(name)
 	if !ok {
@@ -246,7 +257,7 @@ func sandboxScenarioEnv(t *testing.T, name string) (*sandbox.Server, map[string]
 	if !sc.Date.IsZero() {
 		t.Fatalf("scenario %s is dated %s; a child c2bot runs on today's clock", name, sc.Date)
 	}
-	sb, _, err := sandbox.StartScenario(name, sandbox.Options{})
+	sb, _, err := sandbox.StartScenario(name, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -502,6 +513,9 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"serve"}, map[string]string{"C2_LISTEN": "127.0.0.1:0", "C2_DB": "x.db"}, 1, "no tenant configured"},
 		{[]string{"diagnose"}, nil, 1, "no tenant configured"},
 		{[]string{"teams-package"}, nil, 2, "C2_TEAMS_APP_ID"},
+		{[]string{"audit", "--format", "xml"}, nil, 2, "--format must be json or csv"},
+		{[]string{"audit", "--since", "lately"}, nil, 2, "--since"},
+		{[]string{"audit"}, map[string]string{"C2_DB": "missing.db"}, 1, "missing.db"},
 		{[]string{"serve"}, map[string]string{"C2_LISTEN": "127.0.0.1:0", "C2_DB": "x.db", "C2_TENANT_ID": "t", "C2_CLIENT_ID": "c",
 			"C2_CLIENT_SECRET": "hunter2", "C2_TEAMS_APP_ID": "a", "C2_TEAMS_APP_PASSWORD": "hunter2"}, 1, "C2_TEAMS_APP_TENANT_ID"},
 	}

@@ -4,7 +4,7 @@
 // always puts the tenant back. This package
 // only reads the configuration and wires the other packages together.
 //
-// Subcommands: serve, demo, diagnose, doctor, teams-package, version.
+// Subcommands: serve, demo, diagnose, doctor, audit, teams-package, version.
 package main
 
 import (
@@ -18,6 +18,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/c2bot/c2bot/handlers"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -62,7 +64,9 @@ Usage:
   c2bot diagnose         run the checks once and print the findings (--sandbox, --json);
                          exit status 0: nothing blocks, 3: something does
   c2bot doctor           check configuration, credentials and permissions
+  c2bot audit            write the audit log (--format json|csv, --tenant, --since 30d, --request r-1)
   c2bot teams-package    write the Teams app package (zip) for upload
+  c2bot entra-app        print the app registration's Graph permissions; --out DIR writes az and PowerShell scripts that create it
   c2bot version          print the version
 
 Every setting is a flag, an environment variable C2_<NAME> and a key in the
@@ -85,8 +89,12 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer, getenv fu
 		return cmdDiagnose(ctx, rest, stdout, stderr, getenv)
 	case "doctor":
 		return cmdDoctor(ctx, rest, stdout, stderr, getenv)
+	case "audit":
+		return cmdAudit(ctx, rest, stdout, stderr, getenv)
 	case "teams-package":
 		return cmdTeamsPackage(rest, stdout, stderr, getenv)
+	case "entra-app":
+		return cmdEntraApp(rest, stdout, stderr, getenv)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "c2bot", version)
 		return nil
@@ -125,10 +133,12 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(strings.ToUpper(cfg.LogLevel)))
 	opts := &slog.HandlerOptions{Level: lvl}
+	// LogHandler adds the request, tenant and platform of the command or
+	// change being handled to every line, whichever package writes it.
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(handlers.LogHandler(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(handlers.LogHandler(slog.NewTextHandler(w, opts)))
 }
 
 func cmdServe(ctx context.Context, argv []string, stderr io.Writer, getenv func(string) string) error {

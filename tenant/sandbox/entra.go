@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,7 +20,8 @@ import (
 // v2.0 token endpoint (client credentials with a secret or a certificate).
 
 const (
-	tokenLifetime = 3599 * time.Second
+	// defaultTokenLifetime is how long Entra ID's app tokens live.
+	defaultTokenLifetime = 3599 * time.Second
 	// assertionType is the only client_assertion_type Entra accepts.
 	assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 	// graphAppID is Microsoft Graph's application id, accepted as a resource.
@@ -234,20 +236,25 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, tenant string, id
 		return
 	}
 
-	tok := newOpaqueToken()
 	s.mu.Lock()
 	now := s.opts.Now()
-	for t, exp := range s.tokens { // forget long-expired tokens
-		if now.After(exp.Add(24 * time.Hour)) {
+	for t, it := range s.tokens { // forget long-expired tokens
+		if now.After(it.exp.Add(24 * time.Hour)) {
 			delete(s.tokens, t)
 		}
 	}
-	s.tokens[tok] = now.Add(tokenLifetime)
+	roles := s.roles
+	if roles == nil {
+		roles = AllRoles
+	}
+	lifetime := s.opts.TokenLifetime
+	tok := s.newAccessToken(now, lifetime, roles)
+	s.tokens[tok] = issuedToken{exp: now.Add(lifetime), roles: slices.Clone(roles)}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, orderedObject{
 		{"token_type", "Bearer"},
-		{"expires_in", int(tokenLifetime / time.Second)},
-		{"ext_expires_in", int(tokenLifetime / time.Second)},
+		{"expires_in", int(lifetime / time.Second)},
+		{"ext_expires_in", int(lifetime / time.Second)},
 		{"access_token", tok},
 	})
 }
@@ -348,10 +355,4 @@ func thumbprintMatches(header string, sum []byte) bool {
 		}
 	}
 	return false
-}
-
-// newOpaqueToken is a random access token; the sandbox keeps no claims.
-func newOpaqueToken() string {
-	a, b := newGUID(), newGUID()
-	return "sbx." + base64.RawURLEncoding.EncodeToString([]byte(a+b))
 }

@@ -23,6 +23,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -95,6 +96,14 @@ type Options struct {
 	// ToolAppID; its sign-ins are service-principal sign-ins).
 	ToolAuth  string
 	ToolAppID string // default DefaultToolAppID
+	// Roles is the roles claim (application permissions) of the access
+	// tokens issued; nil means AllRoles. Endpoints refuse tokens without
+	// the roles they need (403). SetRoles changes it later.
+	Roles []string
+	// TokenLifetime is how long access tokens live on the Now clock;
+	// default 3599 s as in Entra ID. Tests that move Now far ahead while
+	// MSAL keeps its cached token (on the wall clock) make it longer.
+	TokenLifetime time.Duration
 	// Now is the clock: the sign-ins follow Microsoft's rules on its date.
 	Now func() time.Time
 }
@@ -149,9 +158,10 @@ type Server struct {
 	initial    State
 	history    []stateChange // every change, oldest first
 	state      State
-	spExtra    map[string]any        // the SharePoint settings c2bot does not track
-	policyMeta map[string]policyMeta // timestamps per Conditional Access policy id
-	tokens     map[string]time.Time  // issued access token → expiry (sandbox clock)
+	spExtra    map[string]any         // the SharePoint settings c2bot does not track
+	policyMeta map[string]policyMeta  // timestamps per Conditional Access policy id
+	tokens     map[string]issuedToken // issued access token → expiry (sandbox clock) and roles
+	roles      []string               // roles claim of new tokens; nil means AllRoles
 	latency    time.Duration
 	rules      []*FailRule
 	holds      []*hold
@@ -244,6 +254,9 @@ func Start(opts Options) (*Server, error) {
 	if opts.SignInEvery <= 0 {
 		opts.SignInEvery = 15 * time.Minute
 	}
+	if opts.TokenLifetime <= 0 {
+		opts.TokenLifetime = defaultTokenLifetime
+	}
 	if opts.Propagation < 0 {
 		opts.Propagation = 0
 	}
@@ -268,7 +281,8 @@ func Start(opts Options) (*Server, error) {
 		state:       copyState(initial),
 		spExtra:     defaultSharePointExtra(),
 		policyMeta:  map[string]policyMeta{},
-		tokens:      map[string]time.Time{},
+		tokens:      map[string]issuedToken{},
+		roles:       slices.Clone(opts.Roles),
 		caThrottle:  true,
 	}
 	if len(opts.ClientCertPEM) > 0 {
