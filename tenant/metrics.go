@@ -94,7 +94,7 @@ var metricOps = []string{
 	"get_security_defaults", "update_security_defaults",
 	"get_sharepoint_settings", "update_sharepoint_legacy_auth", "update_sharepoint_invited_account_match",
 	"list_conditional_access_policies", "get_conditional_access_policy", "update_conditional_access_policy",
-	"look_up", "read_sign_ins",
+	"look_up", "look_up_service_principal", "list_memberships_of", "what_if_for", "read_sign_ins",
 }
 
 // MetricClasses are the status classes GraphCall reports.
