@@ -52,49 +52,62 @@ func TestTokenRolesAndMissingPermissions(t *testing.T) {
 // permission away: the plan still proposes the change, marked as one that
 // would fail, with a warning finding; and the write is indeed refused.
 func TestDiagnoseWarnsOfAMissingWritePermission(t *testing.T) {
-	srv, c := startSandbox(t, sandbox.Options{Roles: without(sandbox.AllRoles, "SharePointTenantSettings.ReadWrite.All")})
+	// Today's default scenario (a delegated tool blocked by Security
+	// defaults) proposes turning them off; without a write permission for
+	// them the item is marked and a warning says so.
+	const missing = "Policy.ReadWrite.SecurityDefaults (or Policy.ReadWrite.ConditionalAccess)"
+	srv, sc, err := sandbox.StartScenario(sandbox.DefaultScenario, sandbox.Options{
+		Roles: without(sandbox.AllRoles, "Policy.ReadWrite.SecurityDefaults", "Policy.ReadWrite.ConditionalAccess")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := clientFor(t, srv, nil)
 	srv.SetCAThrottle(false)
 	ctx := context.Background()
-	rep, err := c.Diagnose(ctx, tenant.Target{Account: sandbox.DefaultToolAccount})
+	target := tenant.Target{Account: sandbox.DefaultToolAccount, Auth: sc.ToolAuth}
+	rep, err := c.Diagnose(ctx, target)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var marked []tenant.Kind
 	for _, it := range rep.Plan {
 		if it.MissingPermission != "" {
-			if it.MissingPermission != "SharePointTenantSettings.ReadWrite.All" {
+			if it.MissingPermission != missing {
 				t.Fatalf("%s: missing %q", it.Kind, it.MissingPermission)
 			}
 			marked = append(marked, it.Kind)
 		}
 	}
-	if !slices.Equal(marked, []tenant.Kind{tenant.KindSharePointLegacyAuth, tenant.KindSharePointInvitedMatch}) {
+	if !slices.Equal(marked, []tenant.Kind{tenant.KindSecurityDefaults}) {
 		t.Fatalf("marked = %v (plan %+v)", marked, rep.Plan)
 	}
 	warnings := 0
 	for _, f := range rep.Findings {
 		if f.Check == tenant.CheckPermissions {
 			warnings++
-			if f.Severity != tenant.SeverityWarning || !strings.Contains(f.Title, "SharePointTenantSettings.ReadWrite.All") {
+			if f.Severity != tenant.SeverityWarning || !strings.Contains(f.Title, missing) {
 				t.Fatalf("finding = %+v", f)
 			}
 		}
 	}
-	if warnings != 2 {
+	if warnings != 1 {
 		t.Fatalf("%d permission warnings", warnings)
 	}
-	for _, it := range rep.Plan {
-		if it.Kind == tenant.KindSharePointLegacyAuth {
-			if err := c.Apply(ctx, it); !tenant.IsForbidden(err) {
-				t.Fatalf("apply without the permission: %v, want 403", err)
-			}
-		}
+	if err := c.Apply(ctx, rep.Plan[0]); !tenant.IsForbidden(err) {
+		t.Fatalf("apply without the permission: %v, want 403", err)
 	}
 	// With every permission, nothing is marked.
-	_, c2 := startSandbox(t, sandbox.Options{})
-	rep2, err := c2.Diagnose(ctx, tenant.Target{Account: sandbox.DefaultToolAccount})
+	srv2, _, err := sandbox.StartScenario(sandbox.DefaultScenario, sandbox.Options{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	c2 := clientFor(t, srv2, nil)
+	rep2, err := c2.Diagnose(ctx, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep2.Plan) == 0 {
+		t.Fatal("the scenario proposes nothing")
 	}
 	for _, it := range rep2.Plan {
 		if it.MissingPermission != "" {
