@@ -703,13 +703,22 @@ func (s *Store) OutboxReady(ctx context.Context, now time.Time, limit int) ([]Ou
 	return out, nil
 }
 
-// OutboxNext returns the earliest NextAttempt in the outbox; ok is false when it is empty.
+// OutboxNext returns the earliest NextAttempt in the outbox, leaving out
+// items that wait behind an earlier item of their request (OutboxClaim would
+// not take them); ok is false when it is empty.
 func (s *Store) OutboxNext(ctx context.Context) (at time.Time, ok bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return time.Time{}, false, err
 	}
 	err = s.db.View(func(tx *bolt.Tx) error {
+		waiting := map[string]bool{}
 		return forEachOutbox(tx, func(it OutboxItem) bool {
+			if it.RequestID != "" {
+				if waiting[it.RequestID] {
+					return true // its turn comes after an earlier item
+				}
+				waiting[it.RequestID] = true
+			}
 			if !ok || it.NextAttempt.Before(at) {
 				at, ok = it.NextAttempt, true
 			}
@@ -869,6 +878,63 @@ func pruneSeen(seen, byTime *bolt.Bucket, cutoff []byte) error {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// OutboxClaim takes up to limit ready items (NextAttempt not after now) for
+// delivery, oldest first, and moves their NextAttempt to now+lease in the
+// same transaction, so no other worker takes them while the lease runs; an
+// item whose worker died becomes ready again when the lease ends. An item
+// waits while an earlier item of the same request is still in the outbox, so
+// one request's notices are delivered in order. A limit <= 0 means no limit;
+// lease must be positive.
+func (s *Store) OutboxClaim(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]OutboxItem, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if lease <= 0 {
+		return nil, fmt.Errorf("outbox claim: lease must be positive, got %s", lease)
+	}
+	var out []OutboxItem
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		out = nil
+		waiting := map[string]bool{} // requests with an earlier item in the outbox
+		err := forEachOutbox(tx, func(it OutboxItem) bool {
+			earlier := it.RequestID != "" && waiting[it.RequestID]
+			if it.RequestID != "" {
+				waiting[it.RequestID] = true
+			}
+			if !earlier && !it.NextAttempt.After(now) {
+				it.NextAttempt = now.Add(lease)
+				out = append(out, it)
+			}
+			return limit <= 0 || len(out) < limit
+		})
+		if err != nil {
+			return err
+		}
+		b := tx.Bucket(bucketOutbox)
+		for _, it := range out {
+			if err := putJSON(b, u64Key(it.ID), it); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("outbox claim: %w", err)
+	}
+	return out, nil
+}
+
+// Ping reports whether the database is open.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.db.View(func(*bolt.Tx) error { return nil }); err != nil {
+		return fmt.Errorf("%s: %w", s.path, err)
 	}
 	return nil
 }
