@@ -385,7 +385,14 @@ func (c *Core) backoff(n int) time.Duration {
 // Recover finishes what a previous process left half done: an approval or
 // an apply that was interrupted is rolled back at once, and an interrupted
 // revert is made due at once. Overdue reverts are then run by RunDue. Run calls it; tests may call it directly.
+//
+// On a store shared by several replicas (store.Shared) work in flight may be
+// another replica's, so nothing is taken over here: an apply or revert whose
+// replica died is due when its lease ends, and RunDue takes it then.
 func (c *Core) Recover(ctx context.Context) error {
+	if _, shared := c.cfg.Store.(store.Shared); shared {
+		return nil
+	}
 	open, err := c.cfg.Store.List(ctx, 0, store.Approved, store.Applying, store.Reverting)
 	if err != nil {
 		return fmt.Errorf("recover: %w", err)
@@ -469,15 +476,38 @@ func (c *Core) Run(ctx context.Context) error {
 	if err := c.Recover(ctx); err != nil {
 		return err
 	}
-	done := make(chan struct{})
+	done := make(chan struct{}, 3)
 	go func() {
-		defer close(done)
+		defer func() { done <- struct{}{} }()
 		c.loop(ctx, c.wakeOutbox, c.Flush, c.cfg.Store.OutboxNext)
 	}()
+	waits := 1
+	if sh, ok := c.cfg.Store.(store.Shared); ok {
+		// Another replica wrote a due time or a notice: look again, so a
+		// revert is not late because its timer lives in another process.
+		waits++
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-sh.Wakes():
+					c.wake()
+				}
+			}
+		}()
+	}
 	c.loop(ctx, c.wakeSched, c.RunDue, c.cfg.Store.NextDue)
-	<-done
+	for range waits {
+		<-done
+	}
 	return nil
 }
+
+// storeRetry is how soon the scheduler and the outbox worker try again after
+// the store failed.
+const storeRetry = time.Second
 
 // loop runs work, then sleeps until next() or a wake-up, until ctx ends.
 func (c *Core) loop(ctx context.Context, wake <-chan struct{}, work func(context.Context) error, next func(context.Context) (time.Time, bool, error)) {
@@ -491,11 +521,19 @@ func (c *Core) loop(ctx context.Context, wake <-chan struct{}, work func(context
 		case <-wake:
 		case <-timer.C:
 		}
+		failed := false
 		if err := work(ctx); err != nil && ctx.Err() == nil {
 			c.log.ErrorContext(ctx, "scheduled work failed", "err", err)
+			failed = true
 		}
 		wait := idle
-		if at, ok, err := next(ctx); err == nil && ok {
+		at, ok, err := next(ctx)
+		switch {
+		case err != nil || failed:
+			// The database is away (a restart, a lost connection): look
+			// again soon, so the work resumes when it is back.
+			wait = storeRetry
+		case ok:
 			// A floor keeps an item that stays due (a store error) from spinning.
 			wait = min(max(at.Sub(c.now()), 200*time.Millisecond), idle)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/c2bot/c2bot/bot"
 	"github.com/c2bot/c2bot/store"
@@ -58,6 +59,10 @@ func (c *Core) updateCard(ctx context.Context, r store.Request, note string) {
 	c.wakeDelivery()
 }
 
+// outboxLease is how long a claimed outbox item is left to the process that
+// claimed it before another may deliver it: longer than any delivery takes.
+const outboxLease = 2 * time.Minute
+
 // errNoCard means an update waits for its card to be posted first.
 var errNoCard = errors.New("the approval card is not posted yet")
 
@@ -67,46 +72,59 @@ var errNoCard = errors.New("the approval card is not posted yet")
 func (c *Core) Flush(ctx context.Context) error {
 	c.flushing.Lock()
 	defer c.flushing.Unlock()
-	items, err := c.cfg.Store.OutboxReady(ctx, c.now(), 100)
-	if err != nil {
-		return fmt.Errorf("outbox: %w", err)
+	// A request's next notice can be claimed once the one before it is
+	// delivered: claim again until nothing more is ready (bounded).
+	for range flushPasses {
+		n, err := c.flushOnce(ctx)
+		if err != nil || n == 0 {
+			return err
+		}
 	}
-	blocked := map[string]bool{} // requests with an earlier item still waiting: keep their order
+	return nil
+}
+
+// flushPasses bounds the claim-and-deliver passes of one Flush.
+const flushPasses = 20
+
+// flushOnce claims ready items, delivers them and returns how many it claimed.
+func (c *Core) flushOnce(ctx context.Context) (int, error) {
+	// Claimed items are this process's until outboxLease ends, so two
+	// replicas never deliver the same notice; a replica that dies lets go
+	// of its items when their lease runs out. A claim holds at most the
+	// oldest item of each request, so one request's notices keep their order.
+	items, err := c.cfg.Store.OutboxClaim(ctx, c.now(), 100, outboxLease)
+	if err != nil {
+		return 0, fmt.Errorf("outbox: %w", err)
+	}
 	for _, it := range items {
 		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if it.RequestID != "" && blocked[it.RequestID] {
-			continue
+			return 0, ctx.Err()
 		}
 		err := c.deliver(ctx, it)
 		switch {
 		case err == nil:
 			c.metrics.Delivery(it.Platform, DeliveryDelivered)
 			if err := c.cfg.Store.OutboxDone(ctx, it.ID); err != nil {
-				return fmt.Errorf("outbox: %w", err)
+				return 0, fmt.Errorf("outbox: %w", err)
 			}
 		case errors.Is(err, bot.ErrUndeliverable):
 			c.metrics.Delivery(it.Platform, DeliveryDropped)
 			c.log.ErrorContext(ctx, "notification dropped", "outbox_id", it.ID, "request", it.RequestID, "err", err)
 			c.audit1(ctx, store.Event{Actor: "c2bot", Action: "notification_dropped", RequestID: it.RequestID, Detail: err.Error()})
 			if err := c.cfg.Store.OutboxDone(ctx, it.ID); err != nil {
-				return fmt.Errorf("outbox: %w", err)
+				return 0, fmt.Errorf("outbox: %w", err)
 			}
 		default:
-			if it.RequestID != "" {
-				blocked[it.RequestID] = true
-			}
 			c.metrics.Delivery(it.Platform, DeliveryRetried)
 			next := c.now().Add(c.backoff(it.Attempts + 1))
 			c.log.WarnContext(ctx, "notification not delivered; will retry", "outbox_id", it.ID, "request", it.RequestID,
 				"attempt", it.Attempts+1, "next", next, "err", err)
 			if err := c.cfg.Store.OutboxRetry(ctx, it.ID, next, err.Error()); err != nil {
-				return fmt.Errorf("outbox: %w", err)
+				return 0, fmt.Errorf("outbox: %w", err)
 			}
 		}
 	}
-	return nil
+	return len(items), nil
 }
 
 // deliver sends one outbox item.
