@@ -18,7 +18,6 @@ func userErrorf(format string, a ...any) error {
 	return &userError{msg: fmt.Sprintf(format, a...)}
 }
 
-
 // userMessager is implemented by errors that know how to describe
 // themselves safely to a chat user (tenant.GraphError does).
 type userMessager interface{ UserMessage() string }
