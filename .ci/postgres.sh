@@ -7,10 +7,9 @@
 #   bash .ci/postgres.sh stop DIR
 #
 # start prints the exports the tests read:
-#   C2_TEST_POSTGRES       URL of the cluster's "postgres" database (the tests
-#                          create a database of their own in it)
-#   C2_TEST_POSTGRES_CTL   a script taking stop|start|restart, for the tests
-#                          that restart PostgreSQL in the middle of a window
+#   C2_TEST_POSTGRES   URL of the cluster's "postgres" database (each test
+#                      creates a database of its own in it; the tests that
+#                      restart PostgreSQL start a private cluster instead)
 # The cluster listens on 127.0.0.1 only, on a free port, with trust
 # authentication (it is throwaway and loopback-only), and runs as the
 # "postgres" user when started by root.
@@ -83,7 +82,6 @@ CTL
 	chmod 0755 "$dir/ctl"
 	bash "$dir/ctl" start || { cat "$dir/server.log" >&2; exit 1; }
 	echo "export C2_TEST_POSTGRES='postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable'"
-	echo "export C2_TEST_POSTGRES_CTL='$dir/ctl'"
 	;;
 stop)
 	dir=${2:?usage: postgres.sh stop DIR}

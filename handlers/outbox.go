@@ -104,14 +104,14 @@ func (c *Core) flushOnce(ctx context.Context) (int, error) {
 		switch {
 		case err == nil:
 			c.metrics.Delivery(it.Platform, DeliveryDelivered)
-			if err := c.cfg.Store.OutboxDone(ctx, it.ID); err != nil {
+			if err := c.outboxDone(ctx, it.ID); err != nil {
 				return 0, fmt.Errorf("outbox: %w", err)
 			}
 		case errors.Is(err, bot.ErrUndeliverable):
 			c.metrics.Delivery(it.Platform, DeliveryDropped)
 			c.log.ErrorContext(ctx, "notification dropped", "outbox_id", it.ID, "request", it.RequestID, "err", err)
 			c.audit1(ctx, store.Event{Actor: "c2bot", Action: "notification_dropped", RequestID: it.RequestID, Detail: err.Error()})
-			if err := c.cfg.Store.OutboxDone(ctx, it.ID); err != nil {
+			if err := c.outboxDone(ctx, it.ID); err != nil {
 				return 0, fmt.Errorf("outbox: %w", err)
 			}
 		default:
@@ -125,6 +125,24 @@ func (c *Core) flushOnce(ctx context.Context) (int, error) {
 		}
 	}
 	return len(items), nil
+}
+
+// outboxDone records a delivery. The notice is out already: while the
+// database is away, keep trying (for up to half the lease) rather than let
+// the lease run out and the notice go out again.
+func (c *Core) outboxDone(ctx context.Context, id uint64) error {
+	deadline := time.Now().Add(outboxLease / 2)
+	for {
+		err := c.cfg.Store.OutboxDone(ctx, id)
+		if err == nil || !errors.Is(err, store.ErrUnavailable) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(storeRetry):
+		}
+	}
 }
 
 // deliver sends one outbox item.

@@ -84,3 +84,17 @@ type Shared interface {
 }
 
 var _ Backend = (*Store)(nil)
+
+// Dump is every record of a store, for moving it to another backend
+// (c2bot migrate-store). The sequences are the last values handed out, so
+// ids are never reused after the move.
+type Dump struct {
+	Requests      []Request                  // oldest first
+	Audit         []Event                    // by Seq
+	Outbox        []OutboxItem               // by ID
+	Conversations map[string]json.RawMessage // key → reference
+	Seen          map[string]time.Time       // delivery id → first seen
+	RequestSeq    uint64
+	AuditSeq      uint64
+	OutboxSeq     uint64
+}

@@ -938,3 +938,58 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Export reads every record in one read transaction.
+func (s *Store) Export(ctx context.Context) (Dump, error) {
+	if err := ctx.Err(); err != nil {
+		return Dump{}, err
+	}
+	d := Dump{Conversations: map[string]json.RawMessage{}, Seen: map[string]time.Time{}}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		reqs := tx.Bucket(bucketRequests)
+		d.RequestSeq = reqs.Sequence()
+		err := tx.Bucket(bucketRequestsBySeq).ForEach(func(_, id []byte) error {
+			r, err := getRequest(tx, string(id))
+			if err != nil {
+				return err
+			}
+			d.Requests = append(d.Requests, r)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		audit := tx.Bucket(bucketAudit)
+		d.AuditSeq = audit.Sequence()
+		if err := audit.ForEach(func(k, v []byte) error {
+			var e Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode event %x: %w", k, err)
+			}
+			d.Audit = append(d.Audit, e)
+			return nil
+		}); err != nil {
+			return err
+		}
+		d.OutboxSeq = tx.Bucket(bucketOutbox).Sequence()
+		if err := forEachOutbox(tx, func(it OutboxItem) bool { d.Outbox = append(d.Outbox, it); return true }); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketConversations).ForEach(func(k, v []byte) error {
+			d.Conversations[string(k)] = append(json.RawMessage(nil), v...)
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketSeen).ForEach(func(k, v []byte) error {
+			if len(v) == 8 {
+				d.Seen[string(k)] = keyTime(v)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return Dump{}, fmt.Errorf("export %s: %w", s.path, err)
+	}
+	return d, nil
+}

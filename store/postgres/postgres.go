@@ -929,3 +929,86 @@ func (s *Store) FirstSeen(ctx context.Context, id string, ttl time.Duration) (bo
 	}
 	return first, nil
 }
+
+// ErrNotEmpty: Import was given a database that already holds records.
+var ErrNotEmpty = errors.New("the database already holds c2bot records")
+
+// Import writes d into an empty database in one transaction, keeping every
+// id and sequence. It fails with ErrNotEmpty when the database holds any
+// request, audit event or outbox item, and writes nothing then.
+func (s *Store) Import(ctx context.Context, d store.Dump) error {
+	err := s.inTx(ctx, func(tx pgx.Tx, wake *store.Wake) error {
+		var n int64
+		if err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM c2bot_requests) + (SELECT count(*) FROM c2bot_audit)
+			+ (SELECT count(*) FROM c2bot_outbox)`).Scan(&n); err != nil {
+			return dbErr(err)
+		}
+		if n > 0 {
+			return ErrNotEmpty
+		}
+		maxSeq := func(cur, v uint64) uint64 { return max(cur, v) }
+		reqSeq, auditSeq, outSeq := d.RequestSeq, d.AuditSeq, d.OutboxSeq
+		for _, r := range d.Requests {
+			seq, err := strconv.ParseUint(strings.TrimPrefix(r.ID, "r-"), 10, 64)
+			if err != nil || !strings.HasPrefix(r.ID, "r-") {
+				return fmt.Errorf("request id %q is not r-<number>", r.ID)
+			}
+			if err := validRequest(&r); err != nil {
+				return fmt.Errorf("request %s: %w", r.ID, err)
+			}
+			body, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO c2bot_requests (id, seq, state, tenant, due_ns, body) VALUES ($1, $2, $3, $4, $5, $6)`,
+				r.ID, int64(seq), string(r.State), r.Tenant, dueNS(r.DueAt), body); err != nil {
+				return fmt.Errorf("request %s: %w", r.ID, dbErr(err))
+			}
+			reqSeq = maxSeq(reqSeq, seq)
+		}
+		for _, e := range d.Audit {
+			body, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, "INSERT INTO c2bot_audit (seq, request_id, body) VALUES ($1, $2, $3)", int64(e.Seq), e.RequestID, body); err != nil {
+				return fmt.Errorf("audit event %d: %w", e.Seq, dbErr(err))
+			}
+			auditSeq = maxSeq(auditSeq, e.Seq)
+		}
+		for _, it := range d.Outbox {
+			body, err := json.Marshal(it)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO c2bot_outbox (id, request_id, next_ns, attempts, last_error, body) VALUES ($1, $2, $3, $4, $5, $6)`,
+				int64(it.ID), it.RequestID, ns(it.NextAttempt), it.Attempts, it.LastError, body); err != nil {
+				return fmt.Errorf("outbox item %d: %w", it.ID, dbErr(err))
+			}
+			outSeq = maxSeq(outSeq, it.ID)
+		}
+		for k, ref := range d.Conversations {
+			if _, err := tx.Exec(ctx, `INSERT INTO c2bot_conversations (key, ref) VALUES ($1, $2)
+				ON CONFLICT (key) DO UPDATE SET ref = EXCLUDED.ref`, k, []byte(ref)); err != nil {
+				return fmt.Errorf("conversation %s: %w", k, dbErr(err))
+			}
+		}
+		for id, at := range d.Seen {
+			if _, err := tx.Exec(ctx, `INSERT INTO c2bot_seen (id, seen_ns) VALUES ($1, $2)
+				ON CONFLICT (id) DO UPDATE SET seen_ns = EXCLUDED.seen_ns`, id, ns(at)); err != nil {
+				return fmt.Errorf("seen id: %w", dbErr(err))
+			}
+		}
+		for name, v := range map[string]uint64{"request": reqSeq, "audit": auditSeq, "outbox": outSeq} {
+			if _, err := tx.Exec(ctx, "UPDATE c2bot_counters SET value = $2 WHERE name = $1", name, int64(v)); err != nil {
+				return dbErr(err)
+			}
+		}
+		*wake = store.WakeDue | store.WakeOutbox
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	return nil
+}

@@ -20,9 +20,6 @@ import (
 const (
 	Env        = "C2_TEST_POSTGRES"
 	RequireEnv = "C2_REQUIRE_POSTGRES"
-	// CtlEnv names a script taking stop|start|restart for the server
-	// (written by .ci/postgres.sh), for tests that restart PostgreSQL.
-	CtlEnv = "C2_TEST_POSTGRES_CTL"
 )
 
 // Server returns the server URL, or skips (fails under C2_REQUIRE_POSTGRES=1)
@@ -45,7 +42,12 @@ func Server(t testing.TB) string {
 // is dropped when the test ends.
 func Database(t testing.TB) string {
 	t.Helper()
-	server := Server(t)
+	return DatabaseOn(t, Server(t))
+}
+
+// DatabaseOn is Database on the server at server (a Cluster's URL).
+func DatabaseOn(t testing.TB, server string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, server)
