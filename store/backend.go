@@ -98,3 +98,14 @@ type Dump struct {
 	AuditSeq      uint64
 	OutboxSeq     uint64
 }
+
+// ErrNotEmpty: Import was given a store that already holds records.
+var ErrNotEmpty = errors.New("the store already holds c2bot records")
+
+// Importer is implemented by backends that can be filled from a Dump (an
+// empty store only; ids and sequences are kept): migrate-store uses it.
+type Importer interface {
+	Import(ctx context.Context, d Dump) error
+}
+
+var _ Importer = (*Store)(nil)

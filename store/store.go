@@ -14,6 +14,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -992,4 +993,75 @@ func (s *Store) Export(ctx context.Context) (Dump, error) {
 		return Dump{}, fmt.Errorf("export %s: %w", s.path, err)
 	}
 	return d, nil
+}
+
+// Import writes d into an empty store in one transaction, keeping every id
+// and sequence. It fails with ErrNotEmpty when the store holds any request,
+// audit event or outbox item, and writes nothing then.
+func (s *Store) Import(ctx context.Context, d Dump) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		reqs, audit, outbox := tx.Bucket(bucketRequests), tx.Bucket(bucketAudit), tx.Bucket(bucketOutbox)
+		if reqs.Stats().KeyN+audit.Stats().KeyN+outbox.Stats().KeyN > 0 {
+			return ErrNotEmpty
+		}
+		reqSeq, auditSeq, outSeq := d.RequestSeq, d.AuditSeq, d.OutboxSeq
+		for i := range d.Requests {
+			r := &d.Requests[i]
+			seq, err := strconv.ParseUint(strings.TrimPrefix(r.ID, "r-"), 10, 64)
+			if err != nil || !strings.HasPrefix(r.ID, "r-") {
+				return fmt.Errorf("request id %q is not r-<number>", r.ID)
+			}
+			if err := validRequest(r); err != nil {
+				return fmt.Errorf("request %s: %w", r.ID, err)
+			}
+			if err := tx.Bucket(bucketRequestsBySeq).Put(u64Key(seq), []byte(r.ID)); err != nil {
+				return err
+			}
+			if err := putRequest(tx, r); err != nil {
+				return err
+			}
+			if err := putDue(tx, r.ID, r.DueAt); err != nil {
+				return err
+			}
+			reqSeq = max(reqSeq, seq)
+		}
+		for _, e := range d.Audit {
+			if err := putJSON(audit, u64Key(e.Seq), e); err != nil {
+				return err
+			}
+			auditSeq = max(auditSeq, e.Seq)
+		}
+		for _, it := range d.Outbox {
+			if err := putJSON(outbox, u64Key(it.ID), it); err != nil {
+				return err
+			}
+			outSeq = max(outSeq, it.ID)
+		}
+		for k, ref := range d.Conversations {
+			if err := tx.Bucket(bucketConversations).Put([]byte(k), ref); err != nil {
+				return err
+			}
+		}
+		for id, at := range d.Seen {
+			if err := tx.Bucket(bucketSeen).Put([]byte(id), timeKey(at)); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketSeenByTime).Put(append(timeKey(at), id...), nil); err != nil {
+				return err
+			}
+		}
+		for b, v := range map[*bolt.Bucket]uint64{reqs: reqSeq, audit: auditSeq, outbox: outSeq} {
+			if err := b.SetSequence(v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("import into %s: %w", s.path, err)
+	}
+	return nil
 }

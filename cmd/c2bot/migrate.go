@@ -52,7 +52,7 @@ func cmdMigrateStore(ctx context.Context, argv []string, stdout, stderr io.Write
 		return err
 	}
 	defer dst.Close()
-	if err := dst.(*postgres.Store).Import(ctx, dump); err != nil {
+	if err := dst.(store.Importer).Import(ctx, dump); err != nil {
 		if errors.Is(err, postgres.ErrNotEmpty) {
 			return fmt.Errorf("%s: %w; migrate-store only fills an empty database", dbName(*to), err)
 		}

@@ -930,8 +930,9 @@ func (s *Store) FirstSeen(ctx context.Context, id string, ttl time.Duration) (bo
 	return first, nil
 }
 
-// ErrNotEmpty: Import was given a database that already holds records.
-var ErrNotEmpty = errors.New("the database already holds c2bot records")
+// ErrNotEmpty is store.ErrNotEmpty: Import was given a database that
+// already holds records.
+var ErrNotEmpty = store.ErrNotEmpty
 
 // Import writes d into an empty database in one transaction, keeping every
 // id and sequence. It fails with ErrNotEmpty when the database holds any
@@ -1012,3 +1013,5 @@ func (s *Store) Import(ctx context.Context, d store.Dump) error {
 	}
 	return nil
 }
+
+var _ store.Importer = (*Store)(nil)
