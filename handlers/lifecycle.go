@@ -432,6 +432,33 @@ func (c *Core) interrupted(ctx context.Context, r store.Request) {
 	c.rollback(ctx, r, nil, userErrorf("The change was interrupted (c2bot stopped while applying it)."))
 }
 
+// takeOver claims an approval or apply whose lease ran out before rolling
+// it back. On a store shared by replicas several schedulers see it due at
+// once: the one whose compare-and-swap renews the lease does the work, the
+// others leave it. A single process needs no claim.
+func (c *Core) takeOver(ctx context.Context, r store.Request) (store.Request, bool) {
+	if _, shared := c.cfg.Store.(store.Shared); !shared {
+		return r, true
+	}
+	now := c.now()
+	r, err := c.cfg.Store.Transition(ctx, r.ID, []store.State{r.State}, func(r *store.Request, ch *store.Changes) error {
+		if r.DueAt.IsZero() || r.DueAt.After(now) {
+			return fmt.Errorf("request %s is being handled: %w", r.ID, store.ErrConflict)
+		}
+		r.DueAt = now.Add(c.cfg.ApplyLease)
+		ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "taken_over",
+			Detail: "the replica that was " + string(r.State) + " it stopped answering; rolling back"})
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, store.ErrConflict) {
+			c.log.ErrorContext(ctx, "interrupted request not claimed", "request", r.ID, "err", err)
+		}
+		return store.Request{}, false
+	}
+	return r, true
+}
+
 // RunDue does everything that is due now: expiries, reverts, retries and
 // rollbacks of interrupted applies. Run calls it whenever the earliest due
 // time passes; tests call it after moving their clock.
@@ -450,7 +477,9 @@ func (c *Core) RunDue(ctx context.Context) error {
 		case store.Pending:
 			c.expire(ctx, r.ID)
 		case store.Approved, store.Applying:
-			c.interrupted(ctx, r)
+			if r, ok := c.takeOver(ctx, r); ok {
+				c.interrupted(ctx, r)
+			}
 		case store.Applied:
 			if c.now().Before(r.RevertAt) {
 				c.followUp(ctx, r) // a sign-in check, a checkpoint or the reminder

@@ -1015,3 +1015,16 @@ func (s *Store) Import(ctx context.Context, d store.Dump) error {
 }
 
 var _ store.Importer = (*Store)(nil)
+
+// TableBytes is the disk size of c2bot's tables with their indexes (for
+// capacity planning and the benchmarks).
+func (s *Store) TableBytes(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind = 'r' AND c.relname LIKE 'c2bot\_%' AND n.nspname = current_schema()`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("table sizes: %w", dbErr(err))
+	}
+	return n, nil
+}
