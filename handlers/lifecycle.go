@@ -441,22 +441,24 @@ func (c *Core) takeOver(ctx context.Context, r store.Request) (store.Request, bo
 		return r, true
 	}
 	now := c.now()
-	r, err := c.cfg.Store.Transition(ctx, r.ID, []store.State{r.State}, func(r *store.Request, ch *store.Changes) error {
+	id := r.ID
+	claimed, err := c.cfg.Store.Transition(ctx, id, []store.State{r.State}, func(r *store.Request, ch *store.Changes) error {
 		if r.DueAt.IsZero() || r.DueAt.After(now) {
 			return fmt.Errorf("request %s is being handled: %w", r.ID, store.ErrConflict)
 		}
 		r.DueAt = now.Add(c.cfg.ApplyLease)
 		ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "taken_over",
-			Detail: "the replica that was " + string(r.State) + " it stopped answering; rolling back"})
+			Detail: "the lease of the " + string(r.State) + " request ran out (its replica stopped); rolling back"})
 		return nil
 	})
 	if err != nil {
 		if !errors.Is(err, store.ErrConflict) {
-			c.log.ErrorContext(ctx, "interrupted request not claimed", "request", r.ID, "err", err)
+			c.log.ErrorContext(ctx, "interrupted request not claimed", "request", id, "err", err)
 		}
 		return store.Request{}, false
 	}
-	return r, true
+	c.log.WarnContext(ctx, "interrupted request taken over", "request", id, "state", string(claimed.State))
+	return claimed, true
 }
 
 // RunDue does everything that is due now: expiries, reverts, retries and
