@@ -1,8 +1,10 @@
-// Package store keeps c2bot's durable state in one bbolt file: change
-// requests (with their change plan and revert due time), the index of due
-// times the scheduler wakes on, the audit log, conversation references, the
-// notification outbox and delivery ids already seen. Every state change is a
-// check-then-set inside one bbolt transaction.
+// Package store keeps c2bot's durable state: change requests (with their
+// change plan and revert due time), the index of due times the scheduler
+// wakes on, the audit log, conversation references, the notification outbox
+// and delivery ids already seen. Backend is the contract; *Store keeps it in
+// one bbolt file (the single binary), store/postgres in a PostgreSQL
+// database that several replicas share, and store/storetest is the suite
+// both pass. Every state change is a check-then-set inside one transaction.
 package store
 
 import (
