@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/c2bot/c2bot/bot"
 	"github.com/c2bot/c2bot/handlers"
 	"github.com/c2bot/c2bot/store"
 )
@@ -97,5 +98,19 @@ func TestSharedStoreTakesOverAnInterruptedApplyOnce(t *testing.T) {
 	}
 	if !blocked(e.sb.State()) {
 		t.Fatalf("not rolled back: %+v", e.sb.State())
+	}
+}
+
+// TestSharedStoreRedeliveryOnAnotherReplicaRunsOnce: a Teams retry (the
+// same activity id) that reaches a second replica is dropped there.
+func TestSharedStoreRedeliveryOnAnotherReplicaRunsOnce(t *testing.T) {
+	e, other := twoReplicas(t)
+	cmd := bot.Command{ID: "activity-1", User: alice, Conv: room, Text: "fix --for 1h"}
+	var wg sync.WaitGroup
+	wg.Go(func() { e.core.Handle(e.ctx, cmd) })
+	wg.Go(func() { other.Handle(e.ctx, cmd) })
+	wg.Wait()
+	if rs, err := e.st.List(e.ctx, 0); err != nil || len(rs) != 1 {
+		t.Fatalf("%d requests from one delivery on two replicas (%v), want 1", len(rs), err)
 	}
 }

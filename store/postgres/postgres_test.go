@@ -153,3 +153,56 @@ func TestWakes(t *testing.T) {
 		t.Fatal("a new outbox item in another store did not wake this one")
 	}
 }
+
+// TestReconnectsAfterRestart: a PostgreSQL restart makes calls fail with
+// ErrUnavailable while it is down; afterwards the same Store works again and
+// its listener, reconnected, wakes the scheduler (it may have missed
+// notifications) and hears new ones.
+func TestReconnectsAfterRestart(t *testing.T) {
+	cl := pgtest.StartCluster(t)
+	dsn := pgtest.DatabaseOn(t, cl.URL)
+	s, err := openPG(t, dsn, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	wakes := s.(store.Shared).Wakes()
+	waitWake := func(what string) store.Wake {
+		t.Helper()
+		select {
+		case w := <-wakes:
+			return w
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no wake %s", what)
+		}
+		return 0
+	}
+	waitWake("after connecting")
+	cl.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Ping(ctx); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Ping with the server down = %v, want ErrUnavailable", err)
+	}
+	if _, err := s.Create(ctx, store.Request{Tenant: "contoso", State: store.Pending}, store.Changes{}); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Create with the server down = %v, want ErrUnavailable", err)
+	}
+	cl.Start()
+	if w := waitWake("after reconnecting"); w != store.WakeDue|store.WakeOutbox {
+		t.Errorf("wake after reconnecting = %v, want both kinds", w)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := s.Create(context.Background(), store.Request{Tenant: "contoso", State: store.Pending, DueAt: time.Now()}, store.Changes{})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Create after the restart: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if w := waitWake("for a write after the restart"); w&store.WakeDue == 0 {
+		t.Errorf("wake = %v, want WakeDue", w)
+	}
+}
