@@ -1028,3 +1028,107 @@ func (s *Store) TableBytes(ctx context.Context) (int64, error) {
 	}
 	return n, nil
 }
+
+// TransitionPair is Transition for two requests at once (an extension that
+// moves its parent's revert time and is marked applied in the same commit):
+// both rows are locked, in id order so two pairs cannot deadlock; request id
+// must be in one of from and other in one of otherFrom; fn may change both;
+// both rows are updated WHERE state = ANY(…) and committed with their due
+// times and ch in one transaction, or nothing is. Audit events and outbox
+// items that name no request belong to id. It returns store.ErrNotFound, a
+// *store.ConflictError naming the request in another state, or fn's error.
+// The two ids must differ.
+func (s *Store) TransitionPair(ctx context.Context, id string, from []store.State, other string, otherFrom []store.State,
+	fn func(r, o *store.Request, ch *store.Changes) error) (store.Request, store.Request, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Request{}, store.Request{}, err
+	}
+	if len(from) == 0 || len(otherFrom) == 0 {
+		return store.Request{}, store.Request{}, fmt.Errorf("transition %s and %s: no from states given", id, other)
+	}
+	if id == other {
+		return store.Request{}, store.Request{}, fmt.Errorf("transition %s: the pair names one request twice", id)
+	}
+	var outR, outO store.Request
+	err := s.inTx(ctx, func(tx pgx.Tx, wake *store.Wake) error {
+		rows, err := tx.Query(ctx, `SELECT id, body FROM c2bot_requests WHERE id = ANY($1) ORDER BY id COLLATE "C" FOR UPDATE`,
+			[]string{id, other})
+		if err != nil {
+			return dbErr(err)
+		}
+		got := map[string]store.Request{}
+		for rows.Next() {
+			var rid string
+			var body []byte
+			if err := rows.Scan(&rid, &body); err != nil {
+				rows.Close()
+				return dbErr(err)
+			}
+			r, err := decodeRequest(body)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("request %s: %w", rid, err)
+			}
+			got[rid] = r
+		}
+		if err := rows.Err(); err != nil {
+			return dbErr(err)
+		}
+		r, ok := got[id]
+		if !ok {
+			return fmt.Errorf("request %s: %w", id, store.ErrNotFound)
+		}
+		o, ok := got[other]
+		if !ok {
+			return fmt.Errorf("request %s: %w", other, store.ErrNotFound)
+		}
+		if !slices.Contains(from, r.State) {
+			return &store.ConflictError{ID: id, State: r.State}
+		}
+		if !slices.Contains(otherFrom, o.State) {
+			return &store.ConflictError{ID: other, State: o.State}
+		}
+		oldR, oldO := r.DueAt, o.DueAt
+		var ch store.Changes
+		if err := fn(&r, &o, &ch); err != nil {
+			return err
+		}
+		r.ID, o.ID = id, other
+		if err := s.validChanges(ch); err != nil {
+			return err
+		}
+		for _, x := range []struct {
+			req  *store.Request
+			old  time.Time
+			from []store.State
+		}{{&r, oldR, from}, {&o, oldO, otherFrom}} {
+			if err := validRequest(x.req); err != nil {
+				return fmt.Errorf("request %s: %w", x.req.ID, err)
+			}
+			body, err := json.Marshal(x.req)
+			if err != nil {
+				return err
+			}
+			tag, err := tx.Exec(ctx, `UPDATE c2bot_requests SET state = $2, tenant = $3, due_ns = $4, body = $5
+				WHERE id = $1 AND state = ANY($6)`, x.req.ID, string(x.req.State), x.req.Tenant, dueNS(x.req.DueAt), body, stateStrings(x.from))
+			if err != nil {
+				return fmt.Errorf("store request %s: %w", x.req.ID, dbErr(err))
+			}
+			if tag.RowsAffected() != 1 {
+				return &store.ConflictError{ID: x.req.ID, State: x.req.State}
+			}
+			if !x.req.DueAt.Equal(x.old) {
+				*wake |= store.WakeDue
+			}
+		}
+		if err := s.applyChanges(ctx, tx, wake, &r, ch); err != nil {
+			return err
+		}
+		outR, outO = r, o
+		return nil
+	})
+	if err != nil {
+		return store.Request{}, store.Request{}, err
+	}
+	return outR, outO, nil
+}

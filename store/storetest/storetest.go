@@ -68,6 +68,7 @@ func Run(t *testing.T, f Factory) {
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"MultiProcess", testMultiProcess},
 		{"Import", testImport},
+		{"TransitionPair", testTransitionPair},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, f) })
@@ -1235,5 +1236,94 @@ func testImport(t *testing.T, f Factory) {
 	}
 	if before != dump(t, s) {
 		t.Error("a refused Import wrote something")
+	}
+}
+
+// pairer is a backend with TransitionPair (an extension and its parent in
+// one transaction).
+type pairer interface {
+	TransitionPair(ctx context.Context, id string, from []store.State, other string, otherFrom []store.State,
+		fn func(r, o *store.Request, ch *store.Changes) error) (store.Request, store.Request, error)
+}
+
+// testTransitionPair: both requests, their due times and the changes are
+// committed together, or nothing is; concurrent pairs over the same two
+// requests (in either order) neither deadlock nor both win.
+func testTransitionPair(t *testing.T, f Factory) {
+	ctx := context.Background()
+	clk := NewClock()
+	s := fresh(t, f, clk)
+	ps, ok := s.(pairer)
+	if !ok {
+		t.Skip("backend has no TransitionPair")
+	}
+	parent := newReq("contoso", store.Applied)
+	parent.DueAt = clk.Now().Add(time.Hour)
+	parent = mustCreate(t, s, parent, store.Changes{})
+	ext := newReq("contoso", store.Approved)
+	ext.ParentID = parent.ID
+	ext.DueAt = clk.Now().Add(10 * time.Minute)
+	ext = mustCreate(t, s, ext, store.Changes{})
+	move := func(e, p *store.Request, ch *store.Changes) error {
+		p.DueAt = p.DueAt.Add(time.Hour)
+		e.State, e.DueAt = store.Applied, time.Time{}
+		ch.Audit = append(ch.Audit, store.Event{Action: "extended", RequestID: p.ID})
+		return nil
+	}
+	before := dump(t, s)
+	_, _, err := ps.TransitionPair(ctx, ext.ID, []store.State{store.Approved}, parent.ID, []store.State{store.Reverting}, move)
+	var ce *store.ConflictError
+	if !errors.As(err, &ce) || ce.ID != parent.ID || ce.State != store.Applied {
+		t.Fatalf("err = %v, want a conflict naming %s", err, parent.ID)
+	}
+	boom := errors.New("refused")
+	if _, _, err := ps.TransitionPair(ctx, ext.ID, []store.State{store.Approved}, parent.ID, []store.State{store.Applied},
+		func(e, p *store.Request, ch *store.Changes) error { p.DueAt = time.Time{}; return boom }); !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want fn's error", err)
+	}
+	if _, _, err := ps.TransitionPair(ctx, ext.ID, []store.State{store.Approved}, "r-99", []store.State{store.Applied}, move); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("err = %v, want ErrNotFound", err)
+	}
+	if before != dump(t, s) {
+		t.Fatal("a refused pair transition wrote something")
+	}
+	// Racing pairs, half naming the requests the other way round.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := 0
+	for i := range 8 {
+		wg.Go(func() {
+			var err error
+			if i%2 == 0 {
+				_, _, err = ps.TransitionPair(ctx, ext.ID, []store.State{store.Approved}, parent.ID, []store.State{store.Applied}, move)
+			} else {
+				_, _, err = ps.TransitionPair(ctx, parent.ID, []store.State{store.Applied}, ext.ID, []store.State{store.Approved},
+					func(p, e *store.Request, ch *store.Changes) error { return move(e, p, ch) })
+			}
+			switch {
+			case err == nil:
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			case !errors.Is(err, store.ErrConflict):
+				t.Errorf("pair: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins != 1 {
+		t.Fatalf("%d pair transitions won, want 1", wins)
+	}
+	if due, _ := s.Due(ctx, clk.Now().Add(3*time.Hour)); !reflect.DeepEqual(ids(due), []string{parent.ID}) {
+		t.Errorf("due = %v, want only the parent", ids(due))
+	}
+	if early, _ := s.Due(ctx, clk.Now().Add(90*time.Minute)); len(early) != 0 {
+		t.Errorf("parent still due at its old time: %v", ids(early))
+	}
+	if ev, _ := s.Audit(ctx, 0, parent.ID); len(ev) != 1 || ev[0].Action != "extended" || ev[0].Tenant != "contoso" {
+		t.Errorf("audit = %+v", ev)
+	}
+	if _, _, err := ps.TransitionPair(ctx, ext.ID, []store.State{store.Approved}, ext.ID, []store.State{store.Approved}, move); err == nil {
+		t.Error("a pair naming one request twice was accepted")
 	}
 }
