@@ -35,6 +35,11 @@ type Backend interface {
 	NextDue(ctx context.Context) (time.Time, bool, error)
 	// Audit returns the last events, oldest first.
 	Audit(ctx context.Context, limit int, requestID string) ([]Event, error)
+	// ListAudit returns the events that match a filter, oldest first; see
+	// (*Store).ListAudit.
+	ListAudit(ctx context.Context, f AuditFilter) ([]Event, error)
+	// Stats counts requests by state, pending reverts and the outbox.
+	Stats(ctx context.Context) (Stats, error)
 	// AppendAudit records events outside a transition.
 	AppendAudit(ctx context.Context, events ...Event) error
 	// Enqueue adds outbox items outside a transition.

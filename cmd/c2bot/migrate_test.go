@@ -109,6 +109,21 @@ func TestMigrateStore(t *testing.T) {
 		t.Errorf("next outbox id = %d, want 4 (3 was used before the move)", ob[len(ob)-1].ID)
 	}
 
+	// The audit export reads the database while it is in use.
+	var audit bytes.Buffer
+	getenv := func(k string) string {
+		if k == "C2_DB" {
+			return dst
+		}
+		return ""
+	}
+	if err := run(ctx, []string{"audit", "--format", "json", "--request", "r-3"}, &audit, &errOut, getenv); err != nil {
+		t.Fatalf("audit on PostgreSQL: %v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(audit.String(), `"requested"`) || strings.Contains(audit.String(), `"r-2"`) {
+		t.Errorf("audit export = %s", audit.String())
+	}
+
 	// A second run into the same database refuses and writes nothing.
 	err = run(ctx, []string{"migrate-store", "--from", path, "--to", dst}, &out, &errOut, func(string) string { return "" })
 	if err == nil || !strings.Contains(err.Error(), "only fills an empty database") {

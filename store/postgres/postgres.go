@@ -74,7 +74,8 @@ func IsURL(dsn string) bool {
 
 // Open connects to the database at dsn (a postgres:// URL), migrates its
 // schema under an advisory lock, and starts listening for other replicas'
-// writes. It fails when the database was migrated by a newer build, and
+// writes. With Options.ReadOnly (audit export) it migrates nothing, checks
+// the schema, and the server refuses every write. It fails when the database was migrated by a newer build, and
 // with an error wrapping store.ErrUnavailable when it cannot connect. Errors
 // never contain the password.
 func Open(ctx context.Context, dsn string, opts store.Options) (*Store, error) {
@@ -88,9 +89,22 @@ func Open(ctx context.Context, dsn string, opts store.Options) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
+	if opts.ReadOnly {
+		// The server itself refuses every write on these connections.
+		cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", where, dbErr(err))
+	}
+	if opts.ReadOnly {
+		if err := checkSchema(ctx, pool); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("open %s: %w", where, err)
+		}
+		s := &Store{pool: pool, now: now, where: where, wakes: make(chan store.Wake, 1), cancel: func() {}, done: make(chan struct{})}
+		close(s.done)
+		return s, nil
 	}
 	if err := migrate(ctx, pool); err != nil {
 		pool.Close()
@@ -230,6 +244,27 @@ func SchemaVersion() int {
 		panic(err) // the embedded files are checked by the tests
 	}
 	return len(ms)
+}
+
+// checkSchema is Open's check when read-only: the schema exists and is not
+// newer than this build; nothing is migrated.
+func checkSchema(ctx context.Context, pool *pgxpool.Pool) error {
+	var cur int
+	err := pool.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM c2bot_schema").Scan(&cur)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "42P01" { // undefined_table
+		return errors.New("not a c2bot database (no c2bot_schema table)")
+	}
+	if err != nil {
+		return fmt.Errorf("schema version: %w", dbErr(err))
+	}
+	switch {
+	case cur == 0:
+		return errors.New("not a c2bot database (no schema version)")
+	case cur > SchemaVersion():
+		return fmt.Errorf("schema version %d is newer than this build supports (%d)", cur, SchemaVersion())
+	}
+	return nil
 }
 
 // migrate brings the schema to SchemaVersion under an advisory lock, each
@@ -1131,4 +1166,109 @@ func (s *Store) TransitionPair(ctx context.Context, id string, from []store.Stat
 		return store.Request{}, store.Request{}, err
 	}
 	return outR, outO, nil
+}
+
+// ListAudit returns the events that match f, oldest first; with a Limit the
+// newest Limit of them (page back with BeforeSeq). See store.(*Store).ListAudit.
+func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// Since and Tenants are read from the events themselves, as the bbolt
+	// store does; request and sequence bounds use the columns.
+	q := "SELECT body FROM c2bot_audit WHERE true"
+	var args []any
+	if f.RequestID != "" {
+		args = append(args, f.RequestID)
+		q += fmt.Sprintf(" AND request_id = $%d", len(args))
+	}
+	if f.BeforeSeq > 0 {
+		args = append(args, int64(f.BeforeSeq))
+		q += fmt.Sprintf(" AND seq < $%d", len(args))
+	}
+	q += " ORDER BY seq DESC"
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list audit: %w", dbErr(err))
+	}
+	defer rows.Close()
+	var out []store.Event
+	for rows.Next() {
+		var body []byte
+		if err := rows.Scan(&body); err != nil {
+			return nil, fmt.Errorf("list audit: %w", dbErr(err))
+		}
+		var e store.Event
+		if err := json.Unmarshal(body, &e); err != nil {
+			return nil, fmt.Errorf("list audit: decode event: %w", err)
+		}
+		if !f.Since.IsZero() && e.At.Before(f.Since) {
+			continue
+		}
+		if len(f.Tenants) > 0 && !slices.Contains(f.Tenants, e.Tenant) {
+			continue
+		}
+		out = append(out, e)
+		if f.Limit > 0 && len(out) >= f.Limit {
+			break
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list audit: %w", dbErr(err))
+	}
+	slices.Reverse(out)
+	return out, nil
+}
+
+// Stats counts requests by state, the pending reverts (applied, reverting,
+// revert_failed) with the earliest of their due times, and the outbox.
+func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Stats{}, err
+	}
+	st := store.Stats{ByState: map[store.State]int{}}
+	rows, err := s.pool.Query(ctx, "SELECT state, count(*) FROM c2bot_requests GROUP BY state")
+	if err != nil {
+		return store.Stats{}, fmt.Errorf("stats: %w", dbErr(err))
+	}
+	for rows.Next() {
+		var state string
+		var n int
+		if err := rows.Scan(&state, &n); err != nil {
+			rows.Close()
+			return store.Stats{}, fmt.Errorf("stats: %w", dbErr(err))
+		}
+		st.ByState[store.State(state)] = n
+	}
+	if err := rows.Err(); err != nil {
+		return store.Stats{}, fmt.Errorf("stats: %w", dbErr(err))
+	}
+	pending := []string{string(store.Applied), string(store.Reverting), string(store.RevertFailed)}
+	var next *int64
+	if err := s.pool.QueryRow(ctx, "SELECT count(*), min(due_ns) FROM c2bot_requests WHERE state = ANY($1)", pending).
+		Scan(&st.PendingReverts, &next); err != nil {
+		return store.Stats{}, fmt.Errorf("stats: %w", dbErr(err))
+	}
+	if next != nil {
+		st.NextRevert = time.Unix(0, *next)
+	}
+	ob, err := s.pool.Query(ctx, "SELECT body FROM c2bot_outbox")
+	if err != nil {
+		return store.Stats{}, fmt.Errorf("stats: %w", dbErr(err))
+	}
+	bodies, err := pgx.CollectRows(ob, pgx.RowTo[[]byte])
+	if err != nil {
+		return store.Stats{}, fmt.Errorf("stats: %w", dbErr(err))
+	}
+	for _, b := range bodies {
+		var it store.OutboxItem
+		if err := json.Unmarshal(b, &it); err != nil {
+			return store.Stats{}, fmt.Errorf("stats: decode outbox item: %w", err)
+		}
+		st.OutboxDepth++
+		if st.OldestUndelivered.IsZero() || it.CreatedAt.Before(st.OldestUndelivered) {
+			st.OldestUndelivered = it.CreatedAt
+		}
+	}
+	return st, nil
 }

@@ -206,3 +206,30 @@ func TestReconnectsAfterRestart(t *testing.T) {
 		t.Errorf("wake = %v, want WakeDue", w)
 	}
 }
+
+// TestReadOnly: a read-only Open migrates nothing and the server refuses writes.
+func TestReadOnly(t *testing.T) {
+	dsn := pgtest.Database(t)
+	if _, err := openPG(t, dsn, store.Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "not a c2bot database") {
+		t.Errorf("read-only Open of an empty database = %v, want not a c2bot database", err)
+	}
+	w, err := openPG(t, dsn, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.AppendAudit(context.Background(), store.Event{Action: "requested"}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := openPG(t, dsn, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if ev, err := r.ListAudit(context.Background(), store.AuditFilter{}); err != nil || len(ev) != 1 {
+		t.Errorf("read-only ListAudit = %v %v", ev, err)
+	}
+	if err := r.AppendAudit(context.Background(), store.Event{Action: "x"}); err == nil {
+		t.Error("a read-only store accepted a write")
+	}
+}

@@ -69,6 +69,8 @@ func Run(t *testing.T, f Factory) {
 		{"MultiProcess", testMultiProcess},
 		{"Import", testImport},
 		{"TransitionPair", testTransitionPair},
+		{"ListAudit", testListAudit},
+		{"Stats", testStats},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, f) })
@@ -882,6 +884,8 @@ func testCanceledContext(t *testing.T, f Factory) {
 		"Conversation":    func() error { _, err := s.Conversation(ctx, "k"); return err },
 		"FirstSeen":       func() error { _, err := s.FirstSeen(ctx, "id", time.Hour); return err },
 		"Ping":            func() error { return s.Ping(ctx) },
+		"ListAudit":       func() error { _, err := s.ListAudit(ctx, store.AuditFilter{}); return err },
+		"Stats":           func() error { _, err := s.Stats(ctx); return err },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, context.Canceled) {
@@ -1325,5 +1329,121 @@ func testTransitionPair(t *testing.T, f Factory) {
 	}
 	if _, _, err := ps.TransitionPair(ctx, ext.ID, []store.State{store.Approved}, ext.ID, []store.State{store.Approved}, move); err == nil {
 		t.Error("a pair naming one request twice was accepted")
+	}
+}
+
+func testListAudit(t *testing.T, f Factory) {
+	clk := NewClock()
+	s := fresh(t, f, clk)
+	ctx := context.Background()
+	start := clk.Now()
+	for i := 0; i < 10; i++ {
+		tenant := "contoso"
+		if i%2 == 1 {
+			tenant = "fabrikam"
+		}
+		req := "r-1"
+		if i >= 5 {
+			req = "r-2"
+		}
+		if err := s.AppendAudit(ctx, store.Event{Actor: "U1", Action: "a", Tenant: tenant, RequestID: req}); err != nil {
+			t.Fatal(err)
+		}
+		clk.Add(time.Hour)
+	}
+	seqs := func(es []store.Event) []uint64 {
+		var out []uint64
+		for _, e := range es {
+			out = append(out, e.Seq)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		f    store.AuditFilter
+		want []uint64
+	}{
+		{"all", store.AuditFilter{}, []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}},
+		{"newest page", store.AuditFilter{Limit: 3}, []uint64{8, 9, 10}},
+		{"page before 8", store.AuditFilter{Limit: 3, BeforeSeq: 8}, []uint64{5, 6, 7}},
+		{"last page", store.AuditFilter{Limit: 3, BeforeSeq: 3}, []uint64{1, 2}},
+		{"past the end", store.AuditFilter{Limit: 3, BeforeSeq: 1}, nil},
+		{"tenant", store.AuditFilter{Tenants: []string{"fabrikam"}}, []uint64{2, 4, 6, 8, 10}},
+		{"request", store.AuditFilter{RequestID: "r-1"}, []uint64{1, 2, 3, 4, 5}},
+		{"since", store.AuditFilter{Since: start.Add(7 * time.Hour)}, []uint64{8, 9, 10}},
+		{"combined", store.AuditFilter{RequestID: "r-2", Tenants: []string{"contoso"}, Limit: 2}, []uint64{7, 9}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.ListAudit(ctx, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g := seqs(got); len(g) != len(tt.want) || (len(g) > 0 && !equalU64(g, tt.want)) {
+				t.Fatalf("got %v, want %v", g, tt.want)
+			}
+		})
+	}
+}
+
+func equalU64(a, b []uint64) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return len(a) == len(b)
+}
+
+func testStats(t *testing.T, f Factory) {
+	clk := NewClock()
+	s := fresh(t, f, clk)
+	ctx := context.Background()
+	now := clk.Now()
+
+	st, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PendingReverts != 0 || !st.NextRevert.IsZero() || st.OutboxDepth != 0 || !st.OldestUndelivered.IsZero() || len(st.ByState) != 0 {
+		t.Fatalf("empty store stats = %+v", st)
+	}
+
+	pending := newReq("contoso", store.Pending)
+	pending.DueAt = now.Add(time.Minute) // approval expiry: not a revert
+	mustCreate(t, s, pending, store.Changes{})
+	late := newReq("contoso", store.Applied)
+	late.DueAt = now.Add(2 * time.Hour)
+	mustCreate(t, s, late, store.Changes{})
+	early := newReq("contoso", store.RevertFailed)
+	early.DueAt = now.Add(30 * time.Minute)
+	mustCreate(t, s, early, store.Changes{})
+	mustCreate(t, s, newReq("contoso", store.Reverted), store.Changes{})
+	if err := s.Enqueue(ctx, store.OutboxItem{Platform: "slack", Payload: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Minute)
+	if err := s.Enqueue(ctx, store.OutboxItem{Platform: "slack", Payload: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+
+	st, err = s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[store.State]int{store.Pending: 1, store.Applied: 1, store.RevertFailed: 1, store.Reverted: 1}
+	for k, v := range want {
+		if st.ByState[k] != v {
+			t.Errorf("ByState[%s] = %d, want %d (%v)", k, st.ByState[k], v, st.ByState)
+		}
+	}
+	if st.PendingReverts != 2 {
+		t.Errorf("PendingReverts = %d, want 2", st.PendingReverts)
+	}
+	if !st.NextRevert.Equal(now.Add(30 * time.Minute)) {
+		t.Errorf("NextRevert = %v, want the revert_failed retry at %v", st.NextRevert, now.Add(30*time.Minute))
+	}
+	if st.OutboxDepth != 2 || !st.OldestUndelivered.Equal(now) {
+		t.Errorf("outbox = %d oldest %v, want 2 oldest %v", st.OutboxDepth, st.OldestUndelivered, now)
 	}
 }
