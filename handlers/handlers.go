@@ -134,6 +134,9 @@ type Config struct {
 // Core runs commands and the scheduled work. Create it with New, then call
 // Run once; Handle may be called concurrently.
 type Core struct {
+	// shared is the store when several replicas use it (store.Shared),
+	// nil for a store one process owns.
+	shared   store.Shared
 	cfg      Config
 	log      *slog.Logger
 	now      func() time.Time
@@ -211,9 +214,11 @@ func New(cfg Config) (*Core, error) {
 	if cfg.DefaultDuration < cfg.MinDuration || cfg.DefaultDuration > cfg.MaxDuration {
 		return nil, fmt.Errorf("handlers: default duration %s is outside %s–%s", cfg.DefaultDuration, cfg.MinDuration, cfg.MaxDuration)
 	}
+	shared, _ := cfg.Store.(store.Shared) // before the wrapper hides it
 	cfg.Store = auditLogger{Store: cfg.Store, log: cfg.Logger, now: cfg.Now}
 	c := &Core{
 		cfg:        cfg,
+		shared:     shared,
 		log:        cfg.Logger,
 		now:        cfg.Now,
 		metrics:    cfg.Metrics,

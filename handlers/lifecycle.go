@@ -390,7 +390,7 @@ func (c *Core) backoff(n int) time.Duration {
 // another replica's, so nothing is taken over here: an apply or revert whose
 // replica died is due when its lease ends, and RunDue takes it then.
 func (c *Core) Recover(ctx context.Context) error {
-	if _, shared := c.cfg.Store.(store.Shared); shared {
+	if c.shared != nil {
 		return nil
 	}
 	open, err := c.cfg.Store.List(ctx, 0, store.Approved, store.Applying, store.Reverting)
@@ -437,7 +437,7 @@ func (c *Core) interrupted(ctx context.Context, r store.Request) {
 // once: the one whose compare-and-swap renews the lease does the work, the
 // others leave it. A single process needs no claim.
 func (c *Core) takeOver(ctx context.Context, r store.Request) (store.Request, bool) {
-	if _, shared := c.cfg.Store.(store.Shared); !shared {
+	if c.shared == nil {
 		return r, true
 	}
 	now := c.now()
@@ -513,7 +513,7 @@ func (c *Core) Run(ctx context.Context) error {
 		c.loop(ctx, c.wakeOutbox, c.Flush, c.cfg.Store.OutboxNext)
 	}()
 	waits := 1
-	if sh, ok := c.cfg.Store.(store.Shared); ok {
+	if sh := c.shared; sh != nil {
 		// Another replica wrote a due time or a notice: look again, so a
 		// revert is not late because its timer lives in another process.
 		waits++

@@ -76,7 +76,7 @@ var errNoCard = errors.New("the approval card is not posted yet")
 func (c *Core) Flush(ctx context.Context) error {
 	c.flushing.Lock()
 	defer c.flushing.Unlock()
-	if _, shared := c.cfg.Store.(store.Shared); !shared {
+	if c.shared == nil {
 		// One process owns the store: nothing to claim, and whatever a
 		// previous process was delivering when it stopped is ready again.
 		_, err := c.flushOnce(ctx, false)
