@@ -3,7 +3,7 @@
 // fix through Microsoft Graph and always puts the tenant back. This package
 // only reads the configuration and wires the other packages together.
 //
-// Subcommands: serve, demo, diagnose, doctor, audit, teams-package, migrate-store, version.
+// Subcommands: serve, demo, diagnose, doctor, audit, teams-package, entra-app, migrate-store, version.
 package main
 
 import (
