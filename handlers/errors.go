@@ -18,8 +18,6 @@ func userErrorf(format string, a ...any) error {
 	return &userError{msg: fmt.Sprintf(format, a...)}
 }
 
-var errInternal = errors.New("internal error")
-
 // userMessager is implemented by errors that know how to describe
 // themselves safely to a chat user (tenant.GraphError does).
 type userMessager interface{ UserMessage() string }
@@ -34,6 +32,8 @@ func ErrorMessage(err error) string {
 		return ""
 	case errors.As(err, &ue):
 		return ue.msg
+	case errors.Is(err, store.ErrUnavailable):
+		return "c2bot cannot reach its database right now. Try again in a minute; “status” then shows where things stand."
 	case errors.Is(err, store.ErrNotFound):
 		return "No such request. “status” lists the open ones."
 	case errors.Is(err, store.ErrConflict):

@@ -34,7 +34,9 @@ type Tenant interface {
 	Restore(ctx context.Context, it tenant.Item) (tenant.RestoreResult, error)
 }
 
-// Store is what the core needs from the database (implemented by *store.Store).
+// Store is what the core needs from the database (implemented by every
+// store.Backend: the bbolt file and PostgreSQL). A store that also
+// implements store.Shared is used by several replicas at once.
 type Store interface {
 	Create(ctx context.Context, r store.Request, ch store.Changes) (store.Request, error)
 	Get(ctx context.Context, id string) (store.Request, error)
@@ -47,6 +49,7 @@ type Store interface {
 	AppendAudit(ctx context.Context, events ...store.Event) error
 	Enqueue(ctx context.Context, items ...store.OutboxItem) error
 	OutboxReady(ctx context.Context, now time.Time, limit int) ([]store.OutboxItem, error)
+	OutboxClaim(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]store.OutboxItem, error)
 	OutboxNext(ctx context.Context) (time.Time, bool, error)
 	OutboxDone(ctx context.Context, id uint64) error
 	OutboxRetry(ctx context.Context, id uint64, next time.Time, lastErr string) error
@@ -136,6 +139,9 @@ type Config struct {
 // Core runs commands and the scheduled work. Create it with New, then call
 // Run once; Handle may be called concurrently.
 type Core struct {
+	// shared is the store when several replicas use it (store.Shared),
+	// nil for a store one process owns.
+	shared   store.Shared
 	cfg      Config
 	log      *slog.Logger
 	now      func() time.Time
@@ -213,9 +219,11 @@ func New(cfg Config) (*Core, error) {
 	if cfg.DefaultDuration < cfg.MinDuration || cfg.DefaultDuration > cfg.MaxDuration {
 		return nil, fmt.Errorf("handlers: default duration %s is outside %s–%s", cfg.DefaultDuration, cfg.MinDuration, cfg.MaxDuration)
 	}
+	shared, _ := cfg.Store.(store.Shared) // before the wrapper hides it
 	cfg.Store = auditLogger{Store: cfg.Store, log: cfg.Logger, now: cfg.Now}
 	c := &Core{
 		cfg:        cfg,
+		shared:     shared,
 		log:        cfg.Logger,
 		now:        cfg.Now,
 		metrics:    cfg.Metrics,
@@ -317,7 +325,7 @@ func (c *Core) Handle(ctx context.Context, cmd bot.Command) {
 		first, err := c.cfg.Store.FirstSeen(ctx, cmd.Conv.Platform+":"+cmd.ID, 24*time.Hour)
 		if err != nil {
 			log.ErrorContext(ctx, "delivery check failed", "err", err)
-			c.replyError(ctx, cmd, errInternal)
+			c.replyError(ctx, cmd, err) // a lost database says "try again"
 			return
 		}
 		if !first {

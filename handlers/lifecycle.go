@@ -385,7 +385,14 @@ func (c *Core) backoff(n int) time.Duration {
 // Recover finishes what a previous process left half done: an approval or
 // an apply that was interrupted is rolled back at once, and an interrupted
 // revert is made due at once. Overdue reverts are then run by RunDue. Run calls it; tests may call it directly.
+//
+// On a store shared by several replicas (store.Shared) work in flight may be
+// another replica's, so nothing is taken over here: an apply or revert whose
+// replica died is due when its lease ends, and RunDue takes it then.
 func (c *Core) Recover(ctx context.Context) error {
+	if c.shared != nil {
+		return nil
+	}
 	open, err := c.cfg.Store.List(ctx, 0, store.Approved, store.Applying, store.Reverting)
 	if err != nil {
 		return fmt.Errorf("recover: %w", err)
@@ -425,6 +432,35 @@ func (c *Core) interrupted(ctx context.Context, r store.Request) {
 	c.rollback(ctx, r, nil, userErrorf("The change was interrupted (c2bot stopped while applying it)."))
 }
 
+// takeOver claims an approval or apply whose lease ran out before rolling
+// it back. On a store shared by replicas several schedulers see it due at
+// once: the one whose compare-and-swap renews the lease does the work, the
+// others leave it. A single process needs no claim.
+func (c *Core) takeOver(ctx context.Context, r store.Request) (store.Request, bool) {
+	if c.shared == nil {
+		return r, true
+	}
+	now := c.now()
+	id := r.ID
+	claimed, err := c.cfg.Store.Transition(ctx, id, []store.State{r.State}, func(r *store.Request, ch *store.Changes) error {
+		if r.DueAt.IsZero() || r.DueAt.After(now) {
+			return fmt.Errorf("request %s is being handled: %w", r.ID, store.ErrConflict)
+		}
+		r.DueAt = now.Add(c.cfg.ApplyLease)
+		ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "taken_over",
+			Detail: "the lease of the " + string(r.State) + " request ran out (its replica stopped); rolling back"})
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, store.ErrConflict) {
+			c.log.ErrorContext(ctx, "interrupted request not claimed", "request", id, "err", err)
+		}
+		return store.Request{}, false
+	}
+	c.log.WarnContext(ctx, "interrupted request taken over", "request", id, "state", string(claimed.State))
+	return claimed, true
+}
+
 // RunDue does everything that is due now: expiries, reverts, retries and
 // rollbacks of interrupted applies. Run calls it whenever the earliest due
 // time passes; tests call it after moving their clock.
@@ -443,7 +479,9 @@ func (c *Core) RunDue(ctx context.Context) error {
 		case store.Pending:
 			c.expire(ctx, r.ID)
 		case store.Approved, store.Applying:
-			c.interrupted(ctx, r)
+			if r, ok := c.takeOver(ctx, r); ok {
+				c.interrupted(ctx, r)
+			}
 		case store.Applied:
 			if c.now().Before(r.RevertAt) {
 				c.followUp(ctx, r) // a sign-in check, a checkpoint or the reminder
@@ -469,15 +507,38 @@ func (c *Core) Run(ctx context.Context) error {
 	if err := c.Recover(ctx); err != nil {
 		return err
 	}
-	done := make(chan struct{})
+	done := make(chan struct{}, 3)
 	go func() {
-		defer close(done)
+		defer func() { done <- struct{}{} }()
 		c.loop(ctx, c.wakeOutbox, c.Flush, c.cfg.Store.OutboxNext)
 	}()
+	waits := 1
+	if sh := c.shared; sh != nil {
+		// Another replica wrote a due time or a notice: look again, so a
+		// revert is not late because its timer lives in another process.
+		waits++
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-sh.Wakes():
+					c.wake()
+				}
+			}
+		}()
+	}
 	c.loop(ctx, c.wakeSched, c.RunDue, c.cfg.Store.NextDue)
-	<-done
+	for range waits {
+		<-done
+	}
 	return nil
 }
+
+// storeRetry is how soon the scheduler and the outbox worker try again after
+// the store failed.
+const storeRetry = time.Second
 
 // loop runs work, then sleeps until next() or a wake-up, until ctx ends.
 func (c *Core) loop(ctx context.Context, wake <-chan struct{}, work func(context.Context) error, next func(context.Context) (time.Time, bool, error)) {
@@ -491,11 +552,19 @@ func (c *Core) loop(ctx context.Context, wake <-chan struct{}, work func(context
 		case <-wake:
 		case <-timer.C:
 		}
+		failed := false
 		if err := work(ctx); err != nil && ctx.Err() == nil {
 			c.log.ErrorContext(ctx, "scheduled work failed", "err", err)
+			failed = true
 		}
 		wait := idle
-		if at, ok, err := next(ctx); err == nil && ok {
+		at, ok, err := next(ctx)
+		switch {
+		case err != nil || failed:
+			// The database is away (a restart, a lost connection): look
+			// again soon, so the work resumes when it is back.
+			wait = storeRetry
+		case ok:
 			// A floor keeps an item that stays due (a store error) from spinning.
 			wait = min(max(at.Sub(c.now()), 200*time.Millisecond), idle)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/c2bot/c2bot/bot"
 	"github.com/c2bot/c2bot/store"
@@ -58,6 +59,14 @@ func (c *Core) updateCard(ctx context.Context, r store.Request, note string) {
 	c.wakeDelivery()
 }
 
+// outboxLease is how long a claimed outbox item is left to the process that
+// claimed it before another may deliver it: longer than any delivery takes.
+const outboxLease = 30 * time.Second
+
+// outboxBatch is how many items one claim takes: few enough to deliver
+// well within the lease.
+const outboxBatch = 20
+
 // errNoCard means an update waits for its card to be posted first.
 var errNoCard = errors.New("the approval card is not posted yet")
 
@@ -67,14 +76,50 @@ var errNoCard = errors.New("the approval card is not posted yet")
 func (c *Core) Flush(ctx context.Context) error {
 	c.flushing.Lock()
 	defer c.flushing.Unlock()
-	items, err := c.cfg.Store.OutboxReady(ctx, c.now(), 100)
+	if c.shared == nil {
+		// One process owns the store: nothing to claim, and whatever a
+		// previous process was delivering when it stopped is ready again.
+		_, err := c.flushOnce(ctx, false)
+		return err
+	}
+	// A request's next notice can be claimed once the one before it is
+	// delivered: claim again until nothing more is ready (bounded).
+	for range flushPasses {
+		n, err := c.flushOnce(ctx, true)
+		if err != nil || n == 0 {
+			return err
+		}
+	}
+	return nil
+}
+
+// flushPasses bounds the claim-and-deliver passes of one Flush.
+const flushPasses = 20
+
+// flushOnce delivers ready items (claimed first when the store is shared)
+// and returns how many it took.
+func (c *Core) flushOnce(ctx context.Context, claim bool) (int, error) {
+	var items []store.OutboxItem
+	var err error
+	if claim {
+		// Claimed items are this process's until outboxLease ends, so two
+		// replicas never deliver the same notice; a replica that dies lets
+		// go of its items when their lease runs out. A claim holds at most
+		// the oldest item of each request, so its notices keep their order.
+		items, err = c.cfg.Store.OutboxClaim(ctx, c.now(), outboxBatch, outboxLease)
+	} else {
+		items, err = c.cfg.Store.OutboxReady(ctx, c.now(), 100)
+	}
 	if err != nil {
-		return fmt.Errorf("outbox: %w", err)
+		return 0, fmt.Errorf("outbox: %w", err)
 	}
 	blocked := map[string]bool{} // requests with an earlier item still waiting: keep their order
-	for _, it := range items {
+	for i, it := range items {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			if claim {
+				c.release(ctx, items[i:])
+			}
+			return 0, ctx.Err()
 		}
 		if it.RequestID != "" && blocked[it.RequestID] {
 			continue
@@ -83,16 +128,21 @@ func (c *Core) Flush(ctx context.Context) error {
 		switch {
 		case err == nil:
 			c.metrics.Delivery(it.Platform, DeliveryDelivered)
-			if err := c.cfg.Store.OutboxDone(ctx, it.ID); err != nil {
-				return fmt.Errorf("outbox: %w", err)
+			if err := c.outboxDone(ctx, it.ID); err != nil {
+				return 0, fmt.Errorf("outbox: %w", err)
 			}
 		case errors.Is(err, bot.ErrUndeliverable):
 			c.metrics.Delivery(it.Platform, DeliveryDropped)
 			c.log.ErrorContext(ctx, "notification dropped", "outbox_id", it.ID, "request", it.RequestID, "err", err)
 			c.audit1(ctx, store.Event{Actor: "c2bot", Action: "notification_dropped", RequestID: it.RequestID, Detail: err.Error()})
-			if err := c.cfg.Store.OutboxDone(ctx, it.ID); err != nil {
-				return fmt.Errorf("outbox: %w", err)
+			if err := c.outboxDone(ctx, it.ID); err != nil {
+				return 0, fmt.Errorf("outbox: %w", err)
 			}
+		case ctx.Err() != nil && claim:
+			// Stopping (a rolling update): hand the rest back now rather
+			// than leave it to the lease.
+			c.release(ctx, items[i:])
+			return 0, ctx.Err()
 		default:
 			if it.RequestID != "" {
 				blocked[it.RequestID] = true
@@ -102,11 +152,42 @@ func (c *Core) Flush(ctx context.Context) error {
 			c.log.WarnContext(ctx, "notification not delivered; will retry", "outbox_id", it.ID, "request", it.RequestID,
 				"attempt", it.Attempts+1, "next", next, "err", err)
 			if err := c.cfg.Store.OutboxRetry(ctx, it.ID, next, err.Error()); err != nil {
-				return fmt.Errorf("outbox: %w", err)
+				return 0, fmt.Errorf("outbox: %w", err)
 			}
 		}
 	}
-	return nil
+	return len(items), nil
+}
+
+// release hands claimed items back so that another replica delivers them
+// at once, when this one stops before it could.
+func (c *Core) release(ctx context.Context, items []store.OutboxItem) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	for _, it := range items {
+		if err := c.cfg.Store.OutboxRetry(rctx, it.ID, c.now(), "not delivered: c2bot stopped"); err != nil && !errors.Is(err, store.ErrNotFound) {
+			c.log.WarnContext(rctx, "claimed notification not handed back; another replica sends it when its lease ends",
+				"outbox_id", it.ID, "err", err)
+		}
+	}
+}
+
+// outboxDone records a delivery. The notice is out already: while the
+// database is away, keep trying (for up to half the lease) rather than let
+// the lease run out and the notice go out again.
+func (c *Core) outboxDone(ctx context.Context, id uint64) error {
+	deadline := time.Now().Add(outboxLease / 2)
+	for {
+		err := c.cfg.Store.OutboxDone(ctx, id)
+		if err == nil || !errors.Is(err, store.ErrUnavailable) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(storeRetry):
+		}
+	}
 }
 
 // deliver sends one outbox item.

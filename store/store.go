@@ -1,8 +1,10 @@
-// Package store keeps c2bot's durable state in one bbolt file: change
-// requests (with their change plan and revert due time), the index of due
-// times the scheduler wakes on, the audit log, conversation references, the
-// notification outbox and delivery ids already seen. Every state change is a
-// check-then-set inside one bbolt transaction.
+// Package store keeps c2bot's durable state: change requests (with their
+// change plan and revert due time), the index of due times the scheduler
+// wakes on, the audit log, conversation references, the notification outbox
+// and delivery ids already seen. Backend is the contract; *Store keeps it in
+// one bbolt file (the single binary), store/postgres in a PostgreSQL
+// database that several replicas share, and store/storetest is the suite
+// both pass. Every state change is a check-then-set inside one transaction.
 package store
 
 import (
@@ -14,6 +16,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -703,13 +706,22 @@ func (s *Store) OutboxReady(ctx context.Context, now time.Time, limit int) ([]Ou
 	return out, nil
 }
 
-// OutboxNext returns the earliest NextAttempt in the outbox; ok is false when it is empty.
+// OutboxNext returns the earliest NextAttempt in the outbox, leaving out
+// items that wait behind an earlier item of their request (OutboxClaim would
+// not take them); ok is false when it is empty.
 func (s *Store) OutboxNext(ctx context.Context) (at time.Time, ok bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return time.Time{}, false, err
 	}
 	err = s.db.View(func(tx *bolt.Tx) error {
+		waiting := map[string]bool{}
 		return forEachOutbox(tx, func(it OutboxItem) bool {
+			if it.RequestID != "" {
+				if waiting[it.RequestID] {
+					return true // its turn comes after an earlier item
+				}
+				waiting[it.RequestID] = true
+			}
 			if !ok || it.NextAttempt.Before(at) {
 				at, ok = it.NextAttempt, true
 			}
@@ -869,6 +881,189 @@ func pruneSeen(seen, byTime *bolt.Bucket, cutoff []byte) error {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// OutboxClaim takes up to limit ready items (NextAttempt not after now) for
+// delivery, oldest first, and moves their NextAttempt to now+lease in the
+// same transaction, so no other worker takes them while the lease runs; an
+// item whose worker died becomes ready again when the lease ends. An item
+// waits while an earlier item of the same request is still in the outbox, so
+// one request's notices are delivered in order. A limit <= 0 means no limit;
+// lease must be positive.
+func (s *Store) OutboxClaim(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]OutboxItem, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if lease <= 0 {
+		return nil, fmt.Errorf("outbox claim: lease must be positive, got %s", lease)
+	}
+	var out []OutboxItem
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		out = nil
+		waiting := map[string]bool{} // requests with an earlier item in the outbox
+		err := forEachOutbox(tx, func(it OutboxItem) bool {
+			earlier := it.RequestID != "" && waiting[it.RequestID]
+			if it.RequestID != "" {
+				waiting[it.RequestID] = true
+			}
+			if !earlier && !it.NextAttempt.After(now) {
+				it.NextAttempt = now.Add(lease)
+				out = append(out, it)
+			}
+			return limit <= 0 || len(out) < limit
+		})
+		if err != nil {
+			return err
+		}
+		b := tx.Bucket(bucketOutbox)
+		for _, it := range out {
+			if err := putJSON(b, u64Key(it.ID), it); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("outbox claim: %w", err)
+	}
+	return out, nil
+}
+
+// Ping reports whether the database is open.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.db.View(func(*bolt.Tx) error { return nil }); err != nil {
+		return fmt.Errorf("%s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Export reads every record in one read transaction.
+func (s *Store) Export(ctx context.Context) (Dump, error) {
+	if err := ctx.Err(); err != nil {
+		return Dump{}, err
+	}
+	d := Dump{Conversations: map[string]json.RawMessage{}, Seen: map[string]time.Time{}}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		reqs := tx.Bucket(bucketRequests)
+		d.RequestSeq = reqs.Sequence()
+		err := tx.Bucket(bucketRequestsBySeq).ForEach(func(_, id []byte) error {
+			r, err := getRequest(tx, string(id))
+			if err != nil {
+				return err
+			}
+			d.Requests = append(d.Requests, r)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		audit := tx.Bucket(bucketAudit)
+		d.AuditSeq = audit.Sequence()
+		if err := audit.ForEach(func(k, v []byte) error {
+			var e Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode event %x: %w", k, err)
+			}
+			d.Audit = append(d.Audit, e)
+			return nil
+		}); err != nil {
+			return err
+		}
+		d.OutboxSeq = tx.Bucket(bucketOutbox).Sequence()
+		if err := forEachOutbox(tx, func(it OutboxItem) bool { d.Outbox = append(d.Outbox, it); return true }); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketConversations).ForEach(func(k, v []byte) error {
+			d.Conversations[string(k)] = append(json.RawMessage(nil), v...)
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketSeen).ForEach(func(k, v []byte) error {
+			if len(v) == 8 {
+				d.Seen[string(k)] = keyTime(v)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return Dump{}, fmt.Errorf("export %s: %w", s.path, err)
+	}
+	return d, nil
+}
+
+// Import writes d into an empty store in one transaction, keeping every id
+// and sequence. It fails with ErrNotEmpty when the store holds any request,
+// audit event or outbox item, and writes nothing then.
+func (s *Store) Import(ctx context.Context, d Dump) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		reqs, audit, outbox := tx.Bucket(bucketRequests), tx.Bucket(bucketAudit), tx.Bucket(bucketOutbox)
+		if reqs.Stats().KeyN+audit.Stats().KeyN+outbox.Stats().KeyN > 0 {
+			return ErrNotEmpty
+		}
+		reqSeq, auditSeq, outSeq := d.RequestSeq, d.AuditSeq, d.OutboxSeq
+		for i := range d.Requests {
+			r := &d.Requests[i]
+			seq, err := strconv.ParseUint(strings.TrimPrefix(r.ID, "r-"), 10, 64)
+			if err != nil || !strings.HasPrefix(r.ID, "r-") {
+				return fmt.Errorf("request id %q is not r-<number>", r.ID)
+			}
+			if err := validRequest(r); err != nil {
+				return fmt.Errorf("request %s: %w", r.ID, err)
+			}
+			if err := tx.Bucket(bucketRequestsBySeq).Put(u64Key(seq), []byte(r.ID)); err != nil {
+				return err
+			}
+			if err := putRequest(tx, r); err != nil {
+				return err
+			}
+			if err := putDue(tx, r.ID, r.DueAt); err != nil {
+				return err
+			}
+			reqSeq = max(reqSeq, seq)
+		}
+		for _, e := range d.Audit {
+			if err := putJSON(audit, u64Key(e.Seq), e); err != nil {
+				return err
+			}
+			auditSeq = max(auditSeq, e.Seq)
+		}
+		for _, it := range d.Outbox {
+			if err := putJSON(outbox, u64Key(it.ID), it); err != nil {
+				return err
+			}
+			outSeq = max(outSeq, it.ID)
+		}
+		for k, ref := range d.Conversations {
+			if err := tx.Bucket(bucketConversations).Put([]byte(k), ref); err != nil {
+				return err
+			}
+		}
+		for id, at := range d.Seen {
+			if err := tx.Bucket(bucketSeen).Put([]byte(id), timeKey(at)); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketSeenByTime).Put(append(timeKey(at), id...), nil); err != nil {
+				return err
+			}
+		}
+		for b, v := range map[*bolt.Bucket]uint64{reqs: reqSeq, audit: auditSeq, outbox: outSeq} {
+			if err := b.SetSequence(v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("import into %s: %w", s.path, err)
 	}
 	return nil
 }

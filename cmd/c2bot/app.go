@@ -31,13 +31,14 @@ const (
 	shutdownTimeout   = 15 * time.Second
 	commandWorkers    = 8
 	commandQueue      = 64
+	readyTimeout      = 2 * time.Second
 )
 
 // app is a wired c2bot: store, tenants, adapters, core and HTTP server.
 type app struct {
 	cfg     Config
 	log     *slog.Logger
-	store   *store.Store
+	store   store.Backend
 	metrics *metrics
 	core    *handlers.Core
 	disp    *bot.Dispatcher
@@ -236,7 +237,7 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 		return nil, errors.New("no chat platform configured: set C2_SLACK_BOT_TOKEN, C2_TEAMS_APP_ID (or listen on loopback for local Teams tests), or C2_CONSOLE on a loopback address")
 	}
 
-	a.store, err = store.Open(cfg.DB, store.Options{Now: now})
+	a.store, err = openStore(context.Background(), cfg.DB, now)
 	if err != nil {
 		return nil, err
 	}
@@ -263,9 +264,18 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 	}
 	a.mux.Handle("/metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
 	a.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	a.mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+	a.mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !a.ready.Load() {
 			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		// Not ready while the database is away: a load balancer sends
+		// commands to a replica that can answer them.
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		defer cancel()
+		if err := a.store.Ping(ctx); err != nil {
+			log.Warn("not ready: database unreachable", "err", err)
+			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))

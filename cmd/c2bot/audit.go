@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/c2bot/c2bot/store"
+	"github.com/c2bot/c2bot/store/postgres"
 )
 
 // auditLockTimeout is how long `c2bot audit` waits for the database file.
@@ -63,7 +64,18 @@ func cmdAudit(ctx context.Context, argv []string, stdout, stderr io.Writer, gete
 			return usageError{fmt.Sprintf("--since %q is neither a duration (30d, 12h) nor an RFC 3339 time", since)}
 		}
 	}
-	st, err := store.Open(cfg.DB, store.Options{ReadOnly: true, LockTimeout: auditLockTimeout})
+	var st interface {
+		ListAudit(context.Context, store.AuditFilter) ([]store.Event, error)
+		Close() error
+	}
+	if postgres.IsURL(cfg.DB) {
+		// Replicas may run meanwhile: PostgreSQL lets readers and writers share.
+		oc, cancel := context.WithTimeout(ctx, storeOpenTimeout)
+		st, err = postgres.Open(oc, cfg.DB, store.Options{ReadOnly: true})
+		cancel()
+	} else {
+		st, err = store.Open(cfg.DB, store.Options{ReadOnly: true, LockTimeout: auditLockTimeout})
+	}
 	if err != nil {
 		return err
 	}

@@ -133,7 +133,7 @@ func (s setting) flagName() string { return strings.ReplaceAll(strings.ToLower(s
 func (c *Config) settings() []setting {
 	return []setting{
 		{name: "LISTEN", help: "HTTP address for Slack HTTP mode, /api/messages, the console, /healthz, /readyz, /metrics", str: &c.Listen},
-		{name: "DB", help: "bbolt database file", str: &c.DB},
+		{name: "DB", help: "bbolt database file, or a postgres:// URL for a database several replicas share", str: &c.DB},
 		{name: "TENANT_NAME", help: "name of the default tenant in commands", str: &c.TenantName},
 		{name: "TENANT_ID", help: "Entra tenant id of the default tenant", str: &c.TenantID},
 		{name: "CLIENT_ID", help: "client id of the Entra app that reads and changes the tenant", str: &c.ClientID},

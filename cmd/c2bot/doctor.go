@@ -11,7 +11,7 @@ import (
 
 	slackbot "github.com/c2bot/c2bot/bot/slack"
 	"github.com/c2bot/c2bot/handlers"
-	"github.com/c2bot/c2bot/store"
+	"github.com/c2bot/c2bot/store/postgres"
 	"github.com/c2bot/c2bot/tenant"
 )
 
@@ -44,11 +44,15 @@ func cmdDoctor(ctx context.Context, argv []string, stdout, stderr io.Writer, get
 	}
 	report(true, "configuration", "flags, C2_* environment and C2_CONFIG file read")
 
-	if st, err := store.Open(cfg.DB, store.Options{}); err != nil {
-		report(false, "database "+cfg.DB, err.Error())
+	if st, err := openStore(ctx, cfg.DB, nil); err != nil {
+		report(false, "database "+dbName(cfg.DB), err.Error())
 	} else {
 		_ = st.Close()
-		report(true, "database "+cfg.DB, "opens, not in use by another process")
+		detail := "opens, not in use by another process"
+		if postgres.IsURL(cfg.DB) {
+			detail = "connects; schema is current"
+		}
+		report(true, "database "+dbName(cfg.DB), detail)
 	}
 
 	tenants, err := buildTenants(cfg, log)

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/c2bot/c2bot/store"
 	"github.com/c2bot/c2bot/tenant/sandbox"
 )
 
@@ -311,7 +310,7 @@ func patches(sb *sandbox.Server, prefix string) int {
 // auditActions reads the audit log of a stopped c2bot's database.
 func auditActions(t *testing.T, db, id string) []string {
 	t.Helper()
-	st, err := store.Open(db, store.Options{})
+	st, err := openStore(context.Background(), db, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

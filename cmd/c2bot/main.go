@@ -4,7 +4,7 @@
 // always puts the tenant back. This package
 // only reads the configuration and wires the other packages together.
 //
-// Subcommands: serve, demo, diagnose, doctor, audit, teams-package, version.
+// Subcommands: serve, demo, diagnose, doctor, audit, teams-package, entra-app, migrate-store, version.
 package main
 
 import (
@@ -67,6 +67,7 @@ Usage:
   c2bot audit            write the audit log (--format json|csv, --tenant, --since 30d, --request r-1)
   c2bot teams-package    write the Teams app package (zip) for upload
   c2bot entra-app        print the app registration's Graph permissions; --out DIR writes az and PowerShell scripts that create it
+  c2bot migrate-store    copy a bbolt file into PostgreSQL (--from FILE --to postgres://…)
   c2bot version          print the version
 
 Every setting is a flag, an environment variable C2_<NAME> and a key in the
@@ -95,6 +96,8 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer, getenv fu
 		return cmdTeamsPackage(rest, stdout, stderr, getenv)
 	case "entra-app":
 		return cmdEntraApp(rest, stdout, stderr, getenv)
+	case "migrate-store":
+		return cmdMigrateStore(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "c2bot", version)
 		return nil
