@@ -126,6 +126,7 @@ func appliedDue(r store.Request) time.Time {
 // read the sign-ins, announce a checkpoint or the change taking effect, and
 // send the reminder.
 func (c *Core) followUp(ctx context.Context, r store.Request) {
+	ctx = requestLog(ctx, r)
 	now := c.now()
 	f := decodeFollow(r)
 	cp, cpOK := f.nextCheckpoint(r)

@@ -44,6 +44,12 @@ func decodeResults(r store.Request) []itemResult {
 	return res
 }
 
+// requestLog returns ctx carrying r's request id, tenant and platform for
+// every log line written with it (see LogHandler).
+func requestLog(ctx context.Context, r store.Request) context.Context {
+	return withLog(ctx, "request", r.ID, "tenant", r.Tenant, "platform", decodeConv(r).Platform)
+}
+
 func decodeConv(r store.Request) bot.Conversation {
 	var conv bot.Conversation
 	_ = json.Unmarshal(r.Conv, &conv)
@@ -70,6 +76,7 @@ func (c *Core) client(r store.Request) (Tenant, error) {
 // apply snapshots, commits the revert record, changes the tenant, verifies
 // the change and reports it on the card. r is Approved.
 func (c *Core) apply(ctx context.Context, r store.Request) {
+	ctx = requestLog(ctx, r)
 	log := c.log.With("request", r.ID, "tenant", r.Tenant)
 	cl, err := c.client(r)
 	if err != nil {
@@ -243,6 +250,10 @@ func (c *Core) rollback(ctx context.Context, r store.Request, results []itemResu
 // revert puts a request's settings back. It is safe to repeat: Restore
 // writes only where the value c2bot set still holds.
 func (c *Core) revert(ctx context.Context, id, actor string) {
+	ctx = withLog(ctx, "request", id)
+	if r, err := c.cfg.Store.Get(ctx, id); err == nil {
+		ctx = requestLog(ctx, r)
+	}
 	log := c.log.With("request", id)
 	now := c.now()
 	var prev []itemResult
@@ -348,6 +359,7 @@ func (c *Core) revert(ctx context.Context, id, actor string) {
 
 // expire ends a request whose approval did not come in time.
 func (c *Core) expire(ctx context.Context, id string) {
+	ctx = withLog(ctx, "request", id)
 	now := c.now()
 	r, err := c.cfg.Store.Transition(ctx, id, []store.State{store.Pending}, func(r *store.Request, ch *store.Changes) error {
 		if now.Before(r.ExpiresAt) {
@@ -417,6 +429,7 @@ func (c *Core) Recover(ctx context.Context) error {
 
 // interrupted handles an approved or applying request whose worker is gone.
 func (c *Core) interrupted(ctx context.Context, r store.Request) {
+	ctx = requestLog(ctx, r)
 	c.log.WarnContext(ctx, "interrupted request found; rolling back", "request", r.ID, "state", string(r.State))
 	if r.ParentID != "" {
 		if err := c.applyExtension(ctx, r); err != nil {
