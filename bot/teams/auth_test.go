@@ -50,6 +50,8 @@ type keyServer struct {
 	jwksHits     atomic.Int32
 	mu           sync.Mutex
 	keys         map[string]*rsa.PublicKey
+	// endorsements overrides a key's endorsements (default: msteams).
+	endorsements map[string][]string
 }
 
 func newKeyServer(t *testing.T, keys map[string]*rsa.PublicKey) *keyServer {
@@ -71,11 +73,15 @@ func newKeyServer(t *testing.T, keys map[string]*rsa.PublicKey) *keyServer {
 		defer ks.mu.Unlock()
 		var keys []map[string]any
 		for kid, pub := range ks.keys {
+			endorsements, ok := ks.endorsements[kid]
+			if !ok {
+				endorsements = []string{"msteams"}
+			}
 			keys = append(keys, map[string]any{
 				"kty": "RSA", "use": "sig", "kid": kid,
 				"n":            base64.RawURLEncoding.EncodeToString(pub.N.Bytes()),
 				"e":            base64.RawURLEncoding.EncodeToString(big.NewInt(int64(pub.E)).Bytes()),
-				"endorsements": []string{"msteams"},
+				"endorsements": endorsements,
 			})
 		}
 		json.NewEncoder(w).Encode(map[string]any{"keys": keys})
@@ -97,7 +103,7 @@ var testNow = time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
 func newAuthAdapter(t *testing.T, ks *keyServer) *Adapter {
 	t.Helper()
 	a, err := New(Config{
-		AppID: testAppID, AppPassword: "not-a-real-secret", AppTenantID: "tenant-1",
+		AppID: testAppID, AppPassword: "not-a-real-secret", AppTenantID: playgroundTenant,
 		AuthorityURL: "https://127.0.0.1:1", OpenIDURL: ks.URL + "/v1/.well-known/openidconfiguration",
 		ListenAddr: ":3978", HTTPClient: ks.Client(), Logger: quietLogger(),
 		Now: func() time.Time { return testNow },
@@ -135,6 +141,7 @@ func post(t *testing.T, a *Adapter, authz string) int {
 	t.Helper()
 	body := withFields(t, fixture(t, "playground_personal_message.json"), map[string]any{"text": "c2 status", "serviceUrl": testServiceURL})
 	req := httptest.NewRequest(http.MethodPost, "/api/messages", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	if authz != "" {
 		req.Header.Set("Authorization", authz)
 	}

@@ -154,10 +154,13 @@ func (f *fakeConnector) recorded() []connCall {
 // quietLogger discards logs.
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+// playgroundTenant is the tenant of the Agents Playground's activities.
+const playgroundTenant = "00000000-0000-0000-0000-0000000000001"
+
 // newLocalAdapter is an unauthenticated adapter (the Playground set-up).
 func newLocalAdapter(t *testing.T) *Adapter {
 	t.Helper()
-	a, err := New(Config{ListenAddr: "127.0.0.1:3978", Logger: quietLogger()})
+	a, err := New(Config{ListenAddr: "127.0.0.1:3978", Unauthenticated: true, Tenants: []string{playgroundTenant}, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,10 +61,11 @@ type appOptions struct {
 	now func() time.Time
 }
 
-// httpClient returns a client for Graph and sign-in that also trusts C2_CA_FILE.
-func httpClient(caFile string) (*http.Client, error) {
+// httpClient returns a client for Graph and sign-in that also trusts
+// C2_CA_FILE; timeout bounds each attempt (C2_GRAPH_TIMEOUT).
+func httpClient(caFile string, timeout time.Duration) (*http.Client, error) {
 	if caFile == "" {
-		return &http.Client{Timeout: 60 * time.Second}, nil
+		return &http.Client{Timeout: timeout}, nil
 	}
 	pem, err := os.ReadFile(caFile)
 	if err != nil {
@@ -79,13 +80,13 @@ func httpClient(caFile string) (*http.Client, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return &http.Client{Timeout: 60 * time.Second, Transport: tr}, nil
+	return &http.Client{Timeout: timeout, Transport: tr}, nil
 }
 
 // buildTenants makes the tenant list from the configuration: the default
 // tenant from C2_TENANT_ID and friends, then every tenant of the file.
 func buildTenants(cfg Config, log *slog.Logger) ([]handlers.TenantConfig, error) {
-	hc, err := httpClient(cfg.CAFile)
+	hc, err := httpClient(cfg.CAFile, cfg.GraphTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -174,9 +175,12 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 		senders = append(senders, a.slack)
 		a.mux.Handle("/slack/", a.slack.Handler())
 	}
-	if cfg.TeamsAppID != "" || isLoopback(cfg.Listen) {
+	// Teams is on with a registration, or by explicit opt-in for the
+	// Agents Playground; never because an app id is missing.
+	if cfg.TeamsAppID != "" || cfg.TeamsUnauthenticated {
 		a.teams, err = teams.New(teams.Config{
 			AppID: cfg.TeamsAppID, AppPassword: cfg.TeamsAppPassword, AppTenantID: cfg.TeamsAppTenantID,
+			Unauthenticated: cfg.TeamsUnauthenticated, Tenants: cfg.TeamsTenants,
 			AuthorityURL: cfg.AuthorityURL, OpenIDURL: cfg.BotFrameworkOpenIDURL, ListenAddr: cfg.Listen, Logger: log,
 		})
 		if err != nil {
@@ -198,7 +202,7 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 		a.closers = append(a.closers, a.web.Close)
 	}
 	if len(senders) == 0 {
-		return nil, errors.New("no chat platform configured: set C2_SLACK_BOT_TOKEN, C2_TEAMS_APP_ID (or listen on loopback for local Teams tests), or C2_CONSOLE on a loopback address")
+		return nil, errors.New("no chat platform configured: set C2_SLACK_BOT_TOKEN, C2_TEAMS_APP_ID (or C2_TEAMS_UNAUTHENTICATED=true on a loopback address for the Agents Playground), or C2_CONSOLE on a loopback address")
 	}
 
 	a.store, err = store.Open(cfg.DB, store.Options{Now: now})

@@ -28,6 +28,7 @@ type Config struct {
 	GraphURL     string
 	AuthorityURL string
 	CAFile       string
+	GraphTimeout time.Duration
 	ToolAccount  string
 	Channels     []string
 
@@ -39,6 +40,8 @@ type Config struct {
 	TeamsAppID            string
 	TeamsAppPassword      string
 	TeamsAppTenantID      string
+	TeamsUnauthenticated  bool
+	TeamsTenants          []string
 	BotFrameworkOpenIDURL string
 
 	Approvers         []string
@@ -100,6 +103,7 @@ func (c *Config) settings() []setting {
 		{name: "CLIENT_CERT", help: "PEM file with that app's certificate and private key (instead of a secret)", str: &c.ClientCert},
 		{name: "GRAPH_URL", help: "Microsoft Graph endpoint", str: &c.GraphURL},
 		{name: "AUTHORITY_URL", help: "Entra ID sign-in endpoint", str: &c.AuthorityURL},
+		{name: "GRAPH_TIMEOUT", help: "longest wait for one answer from Graph or the sign-in endpoint before the attempt counts as failed", dur: &c.GraphTimeout},
 		{name: "CA_FILE", help: "extra PEM certificates trusted for Graph and sign-in (a TLS-inspecting proxy, tests)", str: &c.CAFile},
 		{name: "TOOL_ACCOUNT", help: "user principal name the backup or migration tool signs in with", str: &c.ToolAccount},
 		{name: "CHANNELS", help: "comma-separated conversations bound to the default tenant (slack:C0123, teams:19:…, web:console)", list: &c.Channels},
@@ -107,9 +111,11 @@ func (c *Config) settings() []setting {
 		{name: "SLACK_SIGNING_SECRET", help: "Slack signing secret (HTTP mode)", secret: true, str: &c.SlackSigningSecret},
 		{name: "SLACK_APP_TOKEN", help: "Slack app-level token (xapp-…); turns on Socket Mode", secret: true, str: &c.SlackAppToken},
 		{name: "SLACK_API_URL", help: "Slack Web API base URL", str: &c.SlackAPIURL},
-		{name: "TEAMS_APP_ID", help: "Bot Framework app id; without it Teams runs unauthenticated, loopback only", str: &c.TeamsAppID},
+		{name: "TEAMS_APP_ID", help: "Bot Framework app id; without it (and without C2_TEAMS_UNAUTHENTICATED) Teams is off", str: &c.TeamsAppID},
 		{name: "TEAMS_APP_PASSWORD", help: "Bot Framework app password", secret: true, str: &c.TeamsAppPassword},
 		{name: "TEAMS_APP_TENANT_ID", help: "tenant of the single-tenant bot registration", str: &c.TeamsAppTenantID},
+		{name: "TEAMS_UNAUTHENTICATED", help: "serve Teams without a registration, for the Agents Playground; loopback C2_LISTEN only", flag: &c.TeamsUnauthenticated},
+		{name: "TEAMS_TENANTS", help: "comma-separated Entra tenant ids whose Teams users may use the bot (default: C2_TEAMS_APP_TENANT_ID)", list: &c.TeamsTenants},
 		{name: "BOTFRAMEWORK_OPENID_URL", help: "where inbound Bot Framework keys come from", str: &c.BotFrameworkOpenIDURL},
 		{name: "APPROVERS", help: "comma-separated chat user ids allowed to approve", list: &c.Approvers},
 		{name: "ALLOW_SELF_APPROVAL", help: "let a requester approve their own request", flag: &c.AllowSelfApproval},
@@ -132,6 +138,7 @@ func defaults() Config {
 		TenantName:            "default",
 		GraphURL:              "https://graph.microsoft.com",
 		AuthorityURL:          "https://login.microsoftonline.com",
+		GraphTimeout:          60 * time.Second,
 		SlackAPIURL:           "https://slack.com/api/",
 		BotFrameworkOpenIDURL: "https://login.botframework.com/v1/.well-known/openidconfiguration",
 		DefaultDuration:       8 * time.Hour,

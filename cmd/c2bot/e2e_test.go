@@ -478,6 +478,12 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"teams-package"}, nil, 2, "C2_TEAMS_APP_ID"},
 		{[]string{"serve"}, map[string]string{"C2_LISTEN": "127.0.0.1:0", "C2_DB": "x.db", "C2_TENANT_ID": "t", "C2_CLIENT_ID": "c",
 			"C2_CLIENT_SECRET": "hunter2", "C2_TEAMS_APP_ID": "a", "C2_TEAMS_APP_PASSWORD": "hunter2"}, 1, "C2_TEAMS_APP_TENANT_ID"},
+		// Teams is never implied by a loopback address without an app id.
+		{[]string{"serve"}, map[string]string{"C2_LISTEN": "127.0.0.1:0", "C2_DB": "x.db", "C2_TENANT_ID": "t", "C2_CLIENT_ID": "c",
+			"C2_CLIENT_SECRET": "hunter2"}, 1, "no chat platform configured"},
+		// Unauthenticated Teams only by opt-in, and only on loopback.
+		{[]string{"serve"}, map[string]string{"C2_LISTEN": "0.0.0.0:0", "C2_DB": "x.db", "C2_TENANT_ID": "t", "C2_CLIENT_ID": "c",
+			"C2_CLIENT_SECRET": "hunter2", "C2_TEAMS_UNAUTHENTICATED": "true", "C2_TEAMS_TENANTS": "t"}, 1, "not loopback"},
 	}
 	for _, tt := range tests {
 		cmd := exec.Command(binary, tt.args...)
