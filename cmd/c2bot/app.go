@@ -193,7 +193,7 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 		if !isLoopback(cfg.Listen) {
 			return nil, fmt.Errorf("the console has no sign-in, so it is served only on a loopback address; C2_LISTEN is %s", cfg.Listen)
 		}
-		a.web, err = web.New(web.Config{Logger: log})
+		a.web, err = web.New(web.Config{Logger: log, ListenAddr: cfg.Listen})
 		if err != nil {
 			return nil, err
 		}
