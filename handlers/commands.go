@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -310,7 +311,7 @@ func (c *Core) approve(ctx context.Context, cmd bot.Command, a args) error {
 	}
 	c.observe("approved")
 	if r.ParentID != "" {
-		return c.applyExtension(ctx, r)
+		return c.applyExtension(ctx, r, nil)
 	}
 	c.updateCard(ctx, r, "")
 	c.apply(ctx, r)
@@ -375,18 +376,30 @@ func (c *Core) revertNow(ctx context.Context, cmd bot.Command, a args) error {
 	if err != nil {
 		return err
 	}
+	prefix := ""
+	if r.ParentID != "" {
+		// An extension is not a change of its own: revert acts on the change
+		// it extends, under that change's rule.
+		prefix = fmt.Sprintf("%s extends %s, so revert acts on %s. ", r.ID, r.ParentID, r.ParentID)
+		if r, err = c.cfg.Store.Get(ctx, r.ParentID); err != nil {
+			return err
+		}
+		if t, err = c.requestTenant(cmd, r); err != nil {
+			return err
+		}
+	}
 	if r.Requester.ID != cmd.User.ID && !slices.Contains(t.Approvers, cmd.User.ID) {
-		return userErrorf("Only %s or an approver can revert %s early.", r.Requester.Name, r.ID)
+		return userErrorf("%sOnly %s or an approver can revert %s early.", prefix, label(r.Requester), r.ID)
 	}
 	switch r.State {
 	case store.Applied, store.RevertFailed:
 	case store.Reverting:
-		return userErrorf("%s is being reverted right now.", r.ID)
+		return userErrorf("%s%s is being reverted right now.", prefix, r.ID)
 	default:
-		return userErrorf("%s is %s; there is nothing to revert.", r.ID, stateWord(r.State))
+		return userErrorf("%s%s is %s; there is nothing to revert.", prefix, r.ID, stateWord(r.State))
 	}
 	c.audit1(ctx, store.Event{Actor: cmd.User.ID, Action: "revert_requested", RequestID: r.ID, Tenant: r.Tenant})
-	c.revert(ctx, r.ID, cmd.User.ID)
+	c.revert(ctx, r.ID, cmd.User.ID, false)
 	return nil
 }
 
@@ -436,45 +449,57 @@ func (c *Core) extend(ctx context.Context, cmd bot.Command, a args) error {
 	return c.postCard(ctx, r, cmd.Conv, renderCard(r, c.cardInfo(r)))
 }
 
-// applyExtension moves the parent's revert time once an extension is approved.
-func (c *Core) applyExtension(ctx context.Context, ext store.Request) error {
-	var newAt time.Time
-	parent, err := c.cfg.Store.Transition(ctx, ext.ParentID, []store.State{store.Applied}, func(p *store.Request, ch *store.Changes) error {
-		newAt = p.RevertAt.Add(ext.Duration)
-		if newAt.Sub(p.AppliedAt) > c.cfg.MaxDuration {
-			return userErrorf("The extension would exceed the maximum window of %s; %s keeps its revert time.", humanDuration(c.cfg.MaxDuration), p.ID)
-		}
-		p.RevertAt = newAt
-		p.DueAt = newAt
-		p.Duration += ext.Duration
-		ch.Audit = append(ch.Audit, store.Event{Actor: ext.Approver.ID, Action: "extended",
-			Detail: fmt.Sprintf("by %s (%s); reverts at %s", humanDuration(ext.Duration), ext.ID, newAt.UTC().Format(time.RFC3339))})
+// applyExtension moves the parent's revert time and marks the extension
+// applied in one transaction, so an interruption leaves both done or
+// neither (a second run then finds the extension applied and does nothing).
+// guard, when set, runs first on the extension inside that transaction.
+func (c *Core) applyExtension(ctx context.Context, ext store.Request, guard func(*store.Request) error) error {
+	now := c.now()
+	_, _, err := c.cfg.Store.TransitionPair(ctx, ext.ID, []store.State{store.Approved}, ext.ParentID, []store.State{store.Applied},
+		func(e, p *store.Request, ch *store.Changes) error {
+			if guard != nil {
+				if err := guard(e); err != nil {
+					return err
+				}
+			}
+			newAt := p.RevertAt.Add(e.Duration)
+			if newAt.Sub(p.AppliedAt) > c.cfg.MaxDuration {
+				return userErrorf("The extension would exceed the maximum window of %s; %s keeps its revert time.", humanDuration(c.cfg.MaxDuration), p.ID)
+			}
+			p.RevertAt = newAt
+			p.DueAt = newAt
+			p.Duration += e.Duration
+			e.State = store.Applied
+			e.DueAt = time.Time{}
+			e.AppliedAt = now
+			e.RevertAt = newAt
+			e.LastError = ""
+			ch.Audit = append(ch.Audit, store.Event{Actor: e.Approver.ID, Action: "extended", RequestID: p.ID,
+				Detail: fmt.Sprintf("by %s (%s); reverts at %s", humanDuration(e.Duration), e.ID, newAt.UTC().Format(time.RFC3339))})
+			ch.Outbox = append(ch.Outbox, c.cardUpdate(*e, ""), c.cardUpdate(*p, ""))
+			return nil
+		})
+	if err == nil {
+		c.observe("extended")
+		c.wake()
 		return nil
-	})
-	final := store.Applied
-	note := ""
-	if err != nil {
-		final = store.Failed
-		note = ErrorMessage(err)
 	}
-	ext, err2 := c.cfg.Store.Transition(ctx, ext.ID, []store.State{store.Approved}, func(r *store.Request, ch *store.Changes) error {
-		r.State = final
-		r.DueAt = time.Time{}
-		r.AppliedAt = c.now()
-		r.RevertAt = newAt
-		r.LastError = note
-		return nil
-	})
-	if err2 != nil {
-		return err2
-	}
-	c.updateCard(ctx, ext, note)
-	if err != nil {
+	var ce *store.ConflictError
+	var ue *userError
+	switch {
+	case errors.Is(err, errNotDue):
 		return err
+	case errors.As(err, &ce) && ce.ID == ext.ID:
+		return err // the extension itself moved on: a redelivery, nothing to do
+	case errors.As(err, &ce):
+		err = userErrorf("%s is %s now, so the extension %s was not applied.", ext.ParentID, stateWord(ce.State), ext.ID)
+	case errors.As(err, &ue):
+	default:
+		return fmt.Errorf("apply extension %s: %w", ext.ID, err)
 	}
-	c.updateCard(ctx, parent, "")
-	c.wake()
-	return nil
+	// The parent cannot take it: the extension fails on its own.
+	c.fail(ctx, ext.ID, []store.State{store.Approved}, guard, nil, err)
+	return err
 }
 
 func (c *Core) status(ctx context.Context, cmd bot.Command, a args) error {
@@ -584,4 +609,12 @@ func (c *Core) audit1(ctx context.Context, e store.Event) {
 		c.log.ErrorContext(ctx, "audit not recorded", "action", e.Action, "err", err)
 	}
 	c.observe(e.Action)
+}
+
+// label is a person's name for messages, or their id when no name is known.
+func label(p store.Person) string {
+	if p.Name != "" {
+		return p.Name
+	}
+	return p.ID
 }

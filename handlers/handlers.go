@@ -37,6 +37,8 @@ type Store interface {
 	Create(ctx context.Context, r store.Request, ch store.Changes) (store.Request, error)
 	Get(ctx context.Context, id string) (store.Request, error)
 	Transition(ctx context.Context, id string, from []store.State, fn func(r *store.Request, ch *store.Changes) error) (store.Request, error)
+	TransitionPair(ctx context.Context, id string, from []store.State, other string, otherFrom []store.State,
+		fn func(r, o *store.Request, ch *store.Changes) error) (store.Request, store.Request, error)
 	List(ctx context.Context, limit int, states ...store.State) ([]store.Request, error)
 	Due(ctx context.Context, now time.Time) ([]store.Request, error)
 	NextDue(ctx context.Context) (time.Time, bool, error)
