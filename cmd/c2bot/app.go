@@ -222,8 +222,13 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 	}, []string{"action"})
 	reg.MustRegister(events)
 
+	// Crash points exist only in a -tags faultinject build (faultinject.go).
+	var st handlers.Store = a.store
+	if tenants, st, senders, err = injectFaults(tenants, st, senders, log); err != nil {
+		return nil, err
+	}
 	a.core, err = handlers.New(handlers.Config{
-		Tenants: tenants, Senders: senders, Store: a.store, Logger: log, Now: now,
+		Tenants: tenants, Senders: senders, Store: st, Logger: log, Now: now,
 		DefaultDuration: cfg.DefaultDuration, MinDuration: cfg.MinDuration, MaxDuration: cfg.MaxDuration,
 		ApprovalTTL: cfg.ApprovalTTL, RetryBase: cfg.RetryBase,
 		OnEvent: func(action string) { events.WithLabelValues(action).Inc() },

@@ -77,7 +77,14 @@ type proc struct {
 
 func startBot(t *testing.T, env map[string]string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	return startBinary(t, binary, env, args...)
+}
+
+// startBinary starts bin (the c2bot built for the tests, or another build
+// of it) and waits until it is ready.
+func startBinary(t *testing.T, bin string, env map[string]string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	cmd.Env = childEnv(env)
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
@@ -231,7 +238,13 @@ func (b *syncBuffer) String() string {
 // points a child c2bot at it.
 func sandboxEnv(t *testing.T) (*sandbox.Server, map[string]string) {
 	t.Helper()
-	sb, err := sandbox.Start(sandbox.Options{})
+	return sandboxEnvWith(t, sandbox.Options{})
+}
+
+// sandboxEnvWith is sandboxEnv with a sandbox started with opts.
+func sandboxEnvWith(t *testing.T, opts sandbox.Options) (*sandbox.Server, map[string]string) {
+	t.Helper()
+	sb, err := sandbox.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
