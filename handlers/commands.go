@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -139,11 +138,14 @@ func (c *Core) diagnose(ctx context.Context, cmd bot.Command, a args) error {
 	if err != nil {
 		return err
 	}
+	if err := c.limit("diagnose", actorID(cmd), t.Name); err != nil {
+		return err
+	}
 	rep, err := t.Client.Diagnose(ctx, tg)
 	if err != nil {
 		return fmt.Errorf("diagnose %s: %w", t.Name, err)
 	}
-	c.audit1(ctx, store.Event{Actor: cmd.User.ID, Action: "diagnosed", Tenant: t.Name,
+	c.audit1(ctx, store.Event{Actor: actorID(cmd), Action: "diagnosed", Tenant: t.Name,
 		Detail: fmt.Sprintf("%d findings, %d changes proposed", len(rep.Findings), len(rep.Plan))})
 	_, err = c.reply(ctx, cmd, RenderReport(t.Name, tg, rep))
 	return err
@@ -160,9 +162,9 @@ func (c *Core) fix(ctx context.Context, cmd bot.Command, a args) error {
 			return err
 		}
 	}
-	reason := strings.TrimSpace(a.flags["reason"])
-	if len(reason) > 500 {
-		return userErrorf("The reason is too long (%d characters; 500 at most).", len(reason))
+	reason := strings.TrimSpace(a.flags["reason"]) // bounded by checkBounds
+	if err := c.limit("fix", actorID(cmd), t.Name); err != nil {
+		return err
 	}
 	rep, err := t.Client.Diagnose(ctx, tg)
 	if err != nil {
@@ -178,12 +180,12 @@ func (c *Core) fix(ctx context.Context, cmd bot.Command, a args) error {
 	now := c.now()
 	r := store.Request{
 		Tenant: t.Name, State: store.Pending,
-		Requester: person(cmd.User), Reason: reason, Duration: dur,
+		Requester: person(cmd), Reason: reason, Duration: dur,
 		CreatedAt: now, ExpiresAt: now.Add(c.cfg.ApprovalTTL), DueAt: now.Add(c.cfg.ApprovalTTL),
 		Items: items, Conv: conv,
 	}
 	r, err = c.cfg.Store.Create(ctx, r, store.Changes{
-		Audit: []store.Event{{Actor: cmd.User.ID, Action: "requested", Tenant: t.Name,
+		Audit: []store.Event{{Actor: actorID(cmd), Action: "requested", Tenant: t.Name,
 			Detail: fmt.Sprintf("for %s: %s", humanDuration(dur), describeItems(rep.Plan))}},
 	})
 	if err != nil {
@@ -259,16 +261,25 @@ func oneID(a args, usage string) (string, error) {
 	return strings.ToLower(a.pos[0]), nil
 }
 
-// canApprove says whether user may approve r, and if not, why.
-func (c *Core) canApprove(t *TenantConfig, r store.Request, user bot.User) error {
-	if !slices.Contains(t.Approvers, user.ID) {
-		return userErrorf("You are not an approver for %s, so %s was left as it is. Approvers: %s.",
-			t.Name, r.ID, approverList(t.Approvers))
+// canApprove says whether the sender of cmd may approve r, and if not, why.
+// The requester is recognised on every platform listed for them under people.
+func (c *Core) canApprove(t *TenantConfig, r store.Request, cmd bot.Command) error {
+	who := actorID(cmd)
+	if !isApprover(t, who) {
+		return userErrorf("You (%s) are not an approver for %s, so %s was left as it is. Approvers: %s.",
+			who, t.Name, r.ID, approverList(t.Approvers))
 	}
-	if r.Requester.ID == user.ID && !t.AllowSelfApproval {
+	if c.samePerson(storedID(r, r.Requester), who) && !t.AllowSelfApproval {
 		return userErrorf("You asked for %s yourself; another approver must approve it.", r.ID)
 	}
 	return nil
+}
+
+// mayManage says whether the sender of cmd asked for r (on any of their
+// platforms) or approves for t: who may cancel or revert r.
+func (c *Core) mayManage(t *TenantConfig, r store.Request, cmd bot.Command) bool {
+	who := actorID(cmd)
+	return c.samePerson(storedID(r, r.Requester), who) || isApprover(t, who)
 }
 
 func approverList(ids []string) string {
@@ -283,7 +294,7 @@ func (c *Core) approve(ctx context.Context, cmd bot.Command, a args) error {
 	if err != nil {
 		return err
 	}
-	if err := c.canApprove(t, r, cmd.User); err != nil {
+	if err := c.canApprove(t, r, cmd); err != nil {
 		return err
 	}
 	if r.State != store.Pending {
@@ -299,11 +310,11 @@ func (c *Core) approve(ctx context.Context, cmd bot.Command, a args) error {
 			return userErrorf("%s expired before it was approved; ask again with “fix”.", r.ID)
 		}
 		r.State = store.Approved
-		r.Approver = person(cmd.User)
+		r.Approver = person(cmd)
 		r.DecidedAt = now
 		// Until the apply starts, the lease makes an interrupted approval visible to the scheduler.
 		r.DueAt = now.Add(c.cfg.ApplyLease)
-		ch.Audit = append(ch.Audit, store.Event{Actor: cmd.User.ID, Action: "approved"})
+		ch.Audit = append(ch.Audit, store.Event{Actor: actorID(cmd), Action: "approved"})
 		return nil
 	})
 	if err != nil {
@@ -320,8 +331,8 @@ func (c *Core) approve(ctx context.Context, cmd bot.Command, a args) error {
 
 func (c *Core) deny(ctx context.Context, cmd bot.Command, a args) error {
 	return c.closePending(ctx, cmd, a, "deny", store.Denied, func(t *TenantConfig, r store.Request) error {
-		if !slices.Contains(t.Approvers, cmd.User.ID) {
-			return userErrorf("You are not an approver for %s, so %s was left as it is.", t.Name, r.ID)
+		if !isApprover(t, actorID(cmd)) {
+			return userErrorf("You (%s) are not an approver for %s, so %s was left as it is.", actorID(cmd), t.Name, r.ID)
 		}
 		return nil
 	})
@@ -329,8 +340,8 @@ func (c *Core) deny(ctx context.Context, cmd bot.Command, a args) error {
 
 func (c *Core) cancel(ctx context.Context, cmd bot.Command, a args) error {
 	return c.closePending(ctx, cmd, a, "cancel", store.Cancelled, func(t *TenantConfig, r store.Request) error {
-		if r.Requester.ID != cmd.User.ID && !slices.Contains(t.Approvers, cmd.User.ID) {
-			return userErrorf("Only %s or an approver can cancel %s.", r.Requester.Name, r.ID)
+		if !c.mayManage(t, r, cmd) {
+			return userErrorf("Only %s or an approver can cancel %s.", label(r.Requester), r.ID)
 		}
 		if r.State == store.Applied {
 			return userErrorf("%s is already applied; use “revert %s” to put the settings back now.", r.ID, r.ID)
@@ -358,9 +369,9 @@ func (c *Core) closePending(ctx context.Context, cmd bot.Command, a args, verb s
 		r.DueAt = time.Time{}
 		r.DecidedAt = now
 		if to == store.Denied {
-			r.Approver = person(cmd.User)
+			r.Approver = person(cmd)
 		}
-		ch.Audit = append(ch.Audit, store.Event{Actor: cmd.User.ID, Action: string(to)})
+		ch.Audit = append(ch.Audit, store.Event{Actor: actorID(cmd), Action: string(to)})
 		return nil
 	})
 	if err != nil {
@@ -388,7 +399,7 @@ func (c *Core) revertNow(ctx context.Context, cmd bot.Command, a args) error {
 			return err
 		}
 	}
-	if r.Requester.ID != cmd.User.ID && !slices.Contains(t.Approvers, cmd.User.ID) {
+	if !c.mayManage(t, r, cmd) {
 		return userErrorf("%sOnly %s or an approver can revert %s early.", prefix, label(r.Requester), r.ID)
 	}
 	switch r.State {
@@ -398,8 +409,8 @@ func (c *Core) revertNow(ctx context.Context, cmd bot.Command, a args) error {
 	default:
 		return userErrorf("%s%s is %s; there is nothing to revert.", prefix, r.ID, stateWord(r.State))
 	}
-	c.audit1(ctx, store.Event{Actor: cmd.User.ID, Action: "revert_requested", RequestID: r.ID, Tenant: r.Tenant})
-	c.revert(ctx, r.ID, cmd.User.ID, false)
+	c.audit1(ctx, store.Event{Actor: actorID(cmd), Action: "revert_requested", RequestID: r.ID, Tenant: r.Tenant})
+	c.revert(ctx, r.ID, actorID(cmd), false)
 	return nil
 }
 
@@ -431,15 +442,16 @@ func (c *Core) extend(ctx context.Context, cmd bot.Command, a args) error {
 	if total := parent.RevertAt.Add(d).Sub(parent.AppliedAt); total > c.cfg.MaxDuration {
 		return userErrorf("That would keep the change for %s in all; the maximum is %s.", humanDuration(total), humanDuration(c.cfg.MaxDuration))
 	}
+	reason := strings.TrimSpace(a.flags["reason"]) // bounded by checkBounds
 	conv, _ := json.Marshal(cmd.Conv)
 	now := c.now()
 	r := store.Request{
 		Tenant: parent.Tenant, State: store.Pending, ParentID: parent.ID,
-		Requester: person(cmd.User), Reason: strings.TrimSpace(a.flags["reason"]), Duration: d,
+		Requester: person(cmd), Reason: reason, Duration: d,
 		CreatedAt: now, ExpiresAt: now.Add(c.cfg.ApprovalTTL), DueAt: now.Add(c.cfg.ApprovalTTL),
 		Items: parent.Items, Conv: conv,
 	}
-	r, err = c.cfg.Store.Create(ctx, r, store.Changes{Audit: []store.Event{{Actor: cmd.User.ID, Action: "extension_requested",
+	r, err = c.cfg.Store.Create(ctx, r, store.Changes{Audit: []store.Event{{Actor: actorID(cmd), Action: "extension_requested",
 		Tenant: parent.Tenant, Detail: fmt.Sprintf("extend %s by %s", parent.ID, humanDuration(d))}}})
 	if err != nil {
 		return fmt.Errorf("create extension: %w", err)
@@ -545,6 +557,9 @@ func (c *Core) signins(ctx context.Context, cmd bot.Command, a args) error {
 	if tg.Account == "" {
 		return userErrorf("Which account? Give --account upn (or configure the tool's account for %s).", t.Name)
 	}
+	if err := c.limit("signins", actorID(cmd), t.Name); err != nil {
+		return err
+	}
 	since := tg.Since
 	if since == 0 {
 		since = 24 * time.Hour
@@ -598,7 +613,10 @@ func (c *Core) help(ctx context.Context, cmd bot.Command, a args) error {
 	return err
 }
 
-func person(u bot.User) store.Person { return store.Person{ID: u.ID, Name: u.Name} }
+// person is the sender of cmd as a request stores them: qualified id and name.
+func person(cmd bot.Command) store.Person {
+	return store.Person{ID: actorID(cmd), Name: cmd.User.Name}
+}
 
 // audit1 records one event outside a transition; failures are logged.
 func (c *Core) audit1(ctx context.Context, e store.Event) {

@@ -175,7 +175,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	ch := newChat()
-	tc := handlers.TenantConfig{Name: "sandbox", Client: cl, Approvers: []string{"bob", "carol"}, ToolAccount: sandbox.DefaultToolAccount}
+	tc := handlers.TenantConfig{Name: "sandbox", Client: cl, Approvers: []string{"web:bob", "web:carol"}, ToolAccount: sandbox.DefaultToolAccount}
 	cfg := handlers.Config{Senders: []bot.Sender{ch}, Store: st, Now: ck.Now, RetryBase: time.Minute, RetryMax: 10 * time.Minute,
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if _, bench := t.(*testing.B); bench {

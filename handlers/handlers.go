@@ -59,12 +59,14 @@ type TenantConfig struct {
 	Name string
 	// Client reads and changes the tenant.
 	Client Tenant
-	// Approvers are the chat user ids allowed to approve changes here.
+	// Approvers are the platform-qualified user ids allowed to approve
+	// changes here ("slack:U024BE7LH", "teams:<Entra object id>", "web:bob");
+	// QualifyUsers turns the configuration's ids into this form.
 	Approvers []string
 	// AllowSelfApproval lets a requester approve their own request.
 	AllowSelfApproval bool
-	// Channels are conversation keys ("slack:C0123", "teams:19:…",
-	// "web:console") bound to this tenant: commands there need no tenant
+	// Channels are platform-qualified conversation keys ("slack:C0123",
+	// "teams:19:…", "web:console"; see QualifyChannels) bound to this tenant: commands there need no tenant
 	// name, and commands are accepted only from bound channels. A tenant
 	// with no channels accepts commands that name it from any channel.
 	Channels []string
@@ -79,6 +81,9 @@ type TenantConfig struct {
 // defaults of DESIGN.md.
 type Config struct {
 	Tenants []TenantConfig
+	// People groups each person's qualified ids across platforms, so that
+	// self-approval is refused whichever platform they approve from.
+	People  []Person
 	Senders []bot.Sender
 	Store   Store
 	Logger  *slog.Logger
@@ -98,6 +103,13 @@ type Config struct {
 	ApplyLease time.Duration
 	// OnEvent, when set, is called with every audit action (metrics).
 	OnEvent func(action string)
+	// UserRate and TenantRate limit diagnose and fix (the commands that
+	// read the tenant through Graph) per person and per tenant, so a flood
+	// cannot spend the tenant's Graph throttling budget and push applies
+	// past their lease. Zero values take the defaults (DefaultUserRate,
+	// DefaultTenantRate); a negative Events turns that limit off.
+	UserRate   Rate
+	TenantRate Rate
 }
 
 // Core runs commands and the scheduled work. Create it with New, then call
@@ -107,6 +119,8 @@ type Core struct {
 	log      *slog.Logger
 	now      func() time.Time
 	tenants  map[string]*TenantConfig
+	people   map[string]int // qualified user id → index in Config.People
+	limits   *limiters
 	order    []string
 	byConv   map[string]string
 	senders  map[string]bot.Sender
@@ -183,6 +197,15 @@ func New(cfg Config) (*Core, error) {
 			return nil, fmt.Errorf("handlers: tenant %s is configured twice", name)
 		}
 		t.Name = name
+		if err := checkQualified("tenant "+name+" approvers", t.Approvers); err != nil {
+			return nil, err
+		}
+		if err := checkQualified("tenant "+name+" channels", t.Channels); err != nil {
+			return nil, err
+		}
+		for i, id := range t.Approvers {
+			t.Approvers[i] = canonical(id)
+		}
 		c.tenants[name] = t
 		c.order = append(c.order, name)
 		for _, ch := range t.Channels {
@@ -203,6 +226,13 @@ func New(cfg Config) (*Core, error) {
 	}
 	if len(c.senders) == 0 {
 		return nil, errors.New("handlers: no chat sender configured")
+	}
+	var err error
+	if c.people, err = indexPeople(cfg.People); err != nil {
+		return nil, err
+	}
+	if c.limits, err = newLimiters(cfg.UserRate, cfg.TenantRate); err != nil {
+		return nil, err
 	}
 	cmds, err := buildCommands(commandTable())
 	if err != nil {
@@ -244,6 +274,12 @@ func (c *Core) tenantNames() []string {
 // implements bot.Handler.
 func (c *Core) Handle(ctx context.Context, cmd bot.Command) {
 	log := c.log.With("platform", cmd.Conv.Platform, "conversation", cmd.Conv.ID, "user", cmd.User.ID)
+	if _, ok := c.senders[cmd.Conv.Platform]; !ok || cmd.User.ID == "" {
+		// Identities are qualified by the adapter's platform: a command
+		// without one (or without a user) cannot be attributed to anyone.
+		log.ErrorContext(ctx, "command from an unknown platform or without a user dropped")
+		return
+	}
 	if cmd.ID != "" {
 		first, err := c.cfg.Store.FirstSeen(ctx, cmd.Conv.Platform+":"+cmd.ID, 24*time.Hour)
 		if err != nil {
@@ -261,9 +297,17 @@ func (c *Core) Handle(ctx context.Context, cmd bot.Command) {
 			log.WarnContext(ctx, "conversation reference not saved", "err", err)
 		}
 	}
+	if err := checkCommandLen(cmd.Text); err != nil {
+		c.replyError(ctx, cmd, userErrorf("I did not run that: %v.", err))
+		return
+	}
 	a, err := parseArgs(cmd.Text)
 	if err != nil {
 		c.replyError(ctx, cmd, userErrorf("I could not read that command: %v. Try “help”.", err))
+		return
+	}
+	if err := a.checkBounds(); err != nil {
+		c.replyError(ctx, cmd, userErrorf("I did not run that: %v.", err))
 		return
 	}
 	if a.verb == "" {

@@ -7,7 +7,73 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
+
+// Bounds on what a person may type. Every user-supplied field has one, so
+// an oversized command gets a clear reply and is never stored or sent on.
+const (
+	// maxCommandLen bounds the whole command text, in characters.
+	maxCommandLen = 2000
+	// maxWords bounds how many words a command has.
+	maxWords = 24
+	// maxWordLen bounds a positional word: a tenant name, a request id, a
+	// duration.
+	maxWordLen = 64
+	// maxReasonLen bounds --reason.
+	maxReasonLen = 500
+	// maxAccountLen bounds --account: a user principal name is at most 113
+	// characters (64 before the @, 48 after), per
+	// https://learn.microsoft.com/en-us/entra/identity/hybrid/connect/plan-connect-userprincipalname
+	maxAccountLen = 113
+)
+
+// flagLimits bounds each flag's value, in characters; other flags get maxWordLen.
+var flagLimits = map[string]int{
+	"reason":  maxReasonLen,
+	"account": maxAccountLen,
+	"version": 16,
+	"product": 16,
+	"for":     32,
+	"since":   32,
+}
+
+// checkCommandLen refuses a command text longer than maxCommandLen.
+func checkCommandLen(text string) error {
+	if n := utf8.RuneCountInString(text); n > maxCommandLen {
+		return fmt.Errorf("the command is too long (%d characters; %d at most)", n, maxCommandLen)
+	}
+	return nil
+}
+
+// checkBounds refuses a command whose words or flag values are too long or
+// too many, naming the field.
+func (a args) checkBounds() error {
+	if n := len(a.pos) + len(a.flags); n > maxWords {
+		return fmt.Errorf("the command has too many words (%d; %d at most)", n, maxWords)
+	}
+	for _, w := range a.pos {
+		if n := utf8.RuneCountInString(w); n > maxWordLen {
+			return fmt.Errorf("%.20q… is too long (%d characters; %d at most)", w, n, maxWordLen)
+		}
+	}
+	for name, v := range a.flags {
+		limit, ok := flagLimits[name]
+		if !ok {
+			limit = maxWordLen
+		}
+		if n := utf8.RuneCountInString(strings.TrimSpace(v)); n > limit {
+			if name == "reason" {
+				return fmt.Errorf("the reason is too long (%d characters; %d at most)", n, limit)
+			}
+			return fmt.Errorf("--%s is too long (%d characters; %d at most)", name, n, limit)
+		}
+	}
+	if utf8.RuneCountInString(a.verb) > maxWordLen {
+		return fmt.Errorf("that is not a command (%d characters)", utf8.RuneCountInString(a.verb))
+	}
+	return nil
+}
 
 // args is a parsed command line: positional words and --flags.
 type args struct {

@@ -227,8 +227,16 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 	if tenants, st, senders, err = injectFaults(tenants, st, senders, log); err != nil {
 		return nil, err
 	}
+	// Identities are platform-qualified; bare ids resolve against the
+	// adapters actually enabled.
+	tenants, people, err := qualifyIdentities(tenants, cfg.People, a.slack != nil, a.teams != nil)
+	if err != nil {
+		return nil, err
+	}
+	userRate, tenantRate := cfg.rates()
 	a.core, err = handlers.New(handlers.Config{
-		Tenants: tenants, Senders: senders, Store: st, Logger: log, Now: now,
+		Tenants: tenants, People: people, UserRate: userRate, TenantRate: tenantRate,
+		Senders: senders, Store: st, Logger: log, Now: now,
 		DefaultDuration: cfg.DefaultDuration, MinDuration: cfg.MinDuration, MaxDuration: cfg.MaxDuration,
 		ApprovalTTL: cfg.ApprovalTTL, RetryBase: cfg.RetryBase,
 		OnEvent: func(action string) { events.WithLabelValues(action).Inc() },

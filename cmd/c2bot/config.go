@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/c2bot/c2bot/handlers"
 )
 
 // Config is every setting of c2bot. Each is a flag, an environment variable
@@ -51,6 +53,10 @@ type Config struct {
 	MaxDuration       time.Duration
 	ApprovalTTL       time.Duration
 	RetryBase         time.Duration
+	// RateLimitUser and RateLimitTenant limit diagnose, fix and signins
+	// ("10/10m", "off"); empty means the default.
+	RateLimitUser   string
+	RateLimitTenant string
 
 	Console   bool
 	LogLevel  string
@@ -58,6 +64,8 @@ type Config struct {
 
 	// Tenants come from the YAML file only (an MSP's customers).
 	Tenants []TenantFile
+	// People come from the YAML file only: one person's ids across platforms.
+	People []PersonFile
 }
 
 // TenantFile is one tenant in the YAML file.
@@ -117,13 +125,15 @@ func (c *Config) settings() []setting {
 		{name: "TEAMS_UNAUTHENTICATED", help: "serve Teams without a registration, for the Agents Playground; loopback C2_LISTEN only", flag: &c.TeamsUnauthenticated},
 		{name: "TEAMS_TENANTS", help: "comma-separated Entra tenant ids whose Teams users may use the bot (default: C2_TEAMS_APP_TENANT_ID)", list: &c.TeamsTenants},
 		{name: "BOTFRAMEWORK_OPENID_URL", help: "where inbound Bot Framework keys come from", str: &c.BotFrameworkOpenIDURL},
-		{name: "APPROVERS", help: "comma-separated chat user ids allowed to approve", list: &c.Approvers},
+		{name: "APPROVERS", help: "comma-separated platform-qualified user ids allowed to approve (slack:U024BE7LH, teams:<Entra object id>, web:bob); a bare id only when exactly one of Slack and Teams is enabled", list: &c.Approvers},
 		{name: "ALLOW_SELF_APPROVAL", help: "let a requester approve their own request", flag: &c.AllowSelfApproval},
 		{name: "DEFAULT_DURATION", help: "default change window", dur: &c.DefaultDuration},
 		{name: "MIN_DURATION", help: "shortest change window", dur: &c.MinDuration},
 		{name: "MAX_DURATION", help: "longest change window (extensions included)", dur: &c.MaxDuration},
 		{name: "APPROVAL_TTL", help: "how long a request waits for approval", dur: &c.ApprovalTTL},
 		{name: "RETRY_BASE", help: "first wait before retrying a failed revert or an undelivered chat notice; it doubles on each attempt, up to 15m", dur: &c.RetryBase},
+		{name: "RATE_LIMIT_USER", help: "diagnose, fix and signins allowed per person, N/duration or off (default 10/10m)", str: &c.RateLimitUser},
+		{name: "RATE_LIMIT_TENANT", help: "diagnose, fix and signins allowed per tenant, N/duration or off (default 30/10m)", str: &c.RateLimitTenant},
 		{name: "CONSOLE", help: "serve the local console (loopback addresses only)", flag: &c.Console},
 		{name: "LOG_LEVEL", help: "debug, info, warn or error", str: &c.LogLevel},
 		{name: "LOG_FORMAT", help: "text or json", str: &c.LogFormat},
@@ -282,6 +292,12 @@ func loadFile(c *Config, path string) error {
 	sort.Strings(keys)
 	for _, k := range keys {
 		node := doc[k]
+		if k == "people" {
+			if err := node.Decode(&c.People); err != nil {
+				return fmt.Errorf("config file %s: people: %w", path, err)
+			}
+			continue
+		}
 		if k == "tenants" {
 			if err := node.Decode(&c.Tenants); err != nil {
 				return fmt.Errorf("config file %s: tenants: %w", path, err)
@@ -310,6 +326,14 @@ func loadFile(c *Config, path string) error {
 }
 
 func (c *Config) validate() error {
+	for _, r := range []struct{ env, v string }{{"C2_RATE_LIMIT_USER", c.RateLimitUser}, {"C2_RATE_LIMIT_TENANT", c.RateLimitTenant}} {
+		if r.v == "" {
+			continue
+		}
+		if _, err := handlers.ParseRate(r.v); err != nil {
+			return fmt.Errorf("%s: %w", r.env, err)
+		}
+	}
 	if c.MinDuration > c.MaxDuration {
 		return fmt.Errorf("C2_MIN_DURATION (%s) exceeds C2_MAX_DURATION (%s)", c.MinDuration, c.MaxDuration)
 	}

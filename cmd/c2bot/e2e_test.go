@@ -266,7 +266,7 @@ func sandboxEnvWith(t *testing.T, opts sandbox.Options) (*sandbox.Server, map[st
 		"C2_AUTHORITY_URL":    sb.URL(),
 		"C2_CA_FILE":          ca,
 		"C2_TOOL_ACCOUNT":     sandbox.DefaultToolAccount,
-		"C2_APPROVERS":        "bob",
+		"C2_APPROVERS":        "web:bob",
 		"C2_CONSOLE":          "true",
 		"C2_MIN_DURATION":     "1s",
 		"C2_DEFAULT_DURATION": "1h",
