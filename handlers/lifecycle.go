@@ -259,10 +259,10 @@ func (c *Core) rollback(ctx context.Context, r store.Request, lease string, resu
 			r.State = store.RevertFailed
 			r.Lease = ""
 			r.Attempts++
-			r.LastError = rerr.Error()
+			r.LastError = ErrorMessage(rerr) // the sentence people read; the detail is logged
 			r.DueAt = now.Add(c.backoff(r.Attempts))
 			r.Results = mustJSON(results)
-			ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "rollback_failed", Detail: rerr.Error()})
+			ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "rollback_failed", Detail: ErrorMessage(rerr)})
 			ch.Outbox = append(ch.Outbox, c.cardUpdate(*r, ErrorMessage(cause)), c.threadPost(*r, renderRevertFailed(*r, c.now())))
 			return nil
 		})
@@ -360,11 +360,11 @@ func (c *Core) leaseLost(ctx context.Context, r store.Request, results []itemRes
 		r.State = store.RevertFailed
 		r.Lease = ""
 		r.Attempts++
-		r.LastError = rerr.Error()
+		r.LastError = ErrorMessage(rerr) // the sentence people read; the detail is logged
 		r.DueAt = now.Add(c.backoff(r.Attempts))
 		r.Results = mustJSON(results)
 		ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "rollback_failed",
-			Detail: "a write that landed after the apply's lease could not be undone: " + rerr.Error()})
+			Detail: "a write that landed after the apply's lease could not be undone: " + ErrorMessage(rerr)})
 		ch.Outbox = append(ch.Outbox, c.cardUpdate(*r, ""), c.threadPost(*r, renderRevertFailed(*r, now)))
 		return nil
 	})
@@ -441,11 +441,11 @@ func (c *Core) revert(ctx context.Context, id, actor string, scheduled bool) {
 		r, err = c.cfg.Store.Transition(ctx, id, []store.State{store.Reverting}, func(r *store.Request, ch *store.Changes) error {
 			r.State = store.RevertFailed
 			r.Attempts++
-			r.LastError = rerr.Error()
+			r.LastError = ErrorMessage(rerr) // the sentence people read; the detail is logged
 			r.DueAt = done.Add(c.backoff(r.Attempts))
 			r.Results = mustJSON(results)
 			ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "revert_failed",
-				Detail: fmt.Sprintf("attempt %d: %v; next try at %s", r.Attempts, rerr, r.DueAt.UTC().Format(time.RFC3339))})
+				Detail: fmt.Sprintf("attempt %d: %s next try at %s", r.Attempts, ErrorMessage(rerr), r.DueAt.UTC().Format(time.RFC3339))})
 			ch.Outbox = append(ch.Outbox, c.cardUpdate(*r, ""))
 			if r.Attempts == 1 || r.Attempts%5 == 0 {
 				ch.Outbox = append(ch.Outbox, c.threadPost(*r, renderRevertFailed(*r, done)))

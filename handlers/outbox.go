@@ -87,7 +87,8 @@ func (c *Core) Flush(ctx context.Context) error {
 			}
 		case errors.Is(err, bot.ErrUndeliverable):
 			c.log.ErrorContext(ctx, "notification dropped", "outbox_id", it.ID, "request", it.RequestID, "err", err)
-			c.audit1(ctx, store.Event{Actor: "c2bot", Action: "notification_dropped", RequestID: it.RequestID, Detail: err.Error()})
+			c.audit1(ctx, store.Event{Actor: "c2bot", Action: "notification_dropped", RequestID: it.RequestID,
+				Detail: "the conversation cannot be reached any more (the error is in c2bot's log)"})
 			if err := c.cfg.Store.OutboxDone(ctx, it.ID); err != nil {
 				return fmt.Errorf("outbox: %w", err)
 			}

@@ -210,16 +210,23 @@ func (a *Adapter) call(ctx context.Context, method string, fn func(context.Conte
 		}
 		wait, limited := retryAfter(err)
 		if !limited {
-			return classify(err)
+			return a.redact(classify(err))
 		}
 		if attempt >= maxRateLimitRetries || wait > maxRetryAfter {
-			return fmt.Errorf("%s still rate limited after %d attempts: %w", method, attempt+1, err)
+			return a.redact(fmt.Errorf("%s still rate limited after %d attempts: %w", method, attempt+1, err))
 		}
 		a.log.WarnContext(ctx, "slack rate limited", "method", method, "retry_after", wait.String(), "attempt", attempt+1)
 		if err := a.sleep(ctx, wait); err != nil {
 			return fmt.Errorf("%s: waiting out rate limit: %w", method, err)
 		}
 	}
+}
+
+// redact removes the tokens and the signing secret (and any credential
+// an answer might quote) from err's text; errors.Is and errors.As still see
+// the chain.
+func (a *Adapter) redact(err error) error {
+	return bot.RedactError(err, a.cfg.BotToken, a.cfg.AppToken, a.cfg.SigningSecret)
 }
 
 // retryAfter reports whether err is a rate limit and how long to wait.

@@ -3,6 +3,7 @@ package teams
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -221,6 +222,8 @@ type tokenServer struct {
 	mu     sync.Mutex
 	issued int
 	scopes []string
+	// echo makes the token endpoint refuse and quote the raw request body.
+	echo bool
 }
 
 func newTokenServer(t *testing.T) *tokenServer {
@@ -234,6 +237,11 @@ func newTokenServer(t *testing.T) *tokenServer {
 				"authorization_endpoint": ts.URL + "/tenant-1/oauth2/v2.0/authorize",
 				"issuer":                 ts.URL + "/tenant-1/v2.0",
 			})
+		case r.URL.Path == "/tenant-1/oauth2/v2.0/token" && ts.echo:
+			raw, _ := io.ReadAll(r.Body)
+			w.WriteHeader(http.StatusBadRequest)
+			json.NewEncoder(w).Encode(map[string]any{"error": "invalid_request",
+				"error_description": "AADSTS900144: could not parse " + string(raw), "error_codes": []int{900144}})
 		case r.URL.Path == "/tenant-1/oauth2/v2.0/token":
 			r.ParseForm()
 			ts.mu.Lock()

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"crypto/rsa"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -215,5 +217,42 @@ func TestInboundKeyEndorsements(t *testing.T) {
 				t.Fatalf("dispatched %d commands", n)
 			}
 		})
+	}
+}
+
+// TestTokenErrorRedacted is issue 8 item 10 on the Teams token path: an
+// authority that echoes the form-encoded request puts the app password into
+// MSAL's error; it reaches neither the error nor the log.
+func TestTokenErrorRedacted(t *testing.T) {
+	const password = "Tz8~q+P/w=r&s%u.AppPassword"
+	ts := newTokenServer(t)
+	ts.echo = true
+	fc := newFakeConnector(t)
+	var logs strings.Builder
+	a, err := New(Config{
+		AppID: testAppID, AppPassword: password, AppTenantID: "tenant-1",
+		AuthorityURL: ts.URL, ListenAddr: ":3978", HTTPClient: ts.Client(),
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := conversationFor(t, fixture(t, "playground_personal_message.json"), fc.URL)
+	_, err = a.Post(bg, conv, sampleMsg)
+	if err == nil {
+		t.Fatal("post succeeded against a refusing authority")
+	}
+	for _, text := range []string{err.Error(), logs.String()} {
+		for _, form := range []string{password, url.QueryEscape(password), "Tz8~q"} {
+			if strings.Contains(text, form) {
+				t.Fatalf("%q leaks the app password as %q", text, form)
+			}
+		}
+	}
+	if !strings.Contains(err.Error(), "client_secret=[redacted]") {
+		t.Fatalf("the echoed body is not visibly redacted: %v", err)
+	}
+	if len(fc.recorded()) != 0 {
+		t.Fatal("connector called without a token")
 	}
 }

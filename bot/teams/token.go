@@ -8,10 +8,24 @@ import (
 	"strings"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+
+	"github.com/c2bot/c2bot/bot"
 )
 
 // botFrameworkScope is the scope of tokens for the Bot Connector.
 const botFrameworkScope = "https://api.botframework.com/.default"
+
+// maxTokenError bounds the sign-in error text kept in an error.
+const maxTokenError = 400
+
+// bounded joins s's whitespace and cuts it to n bytes.
+func bounded(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
+}
 
 // tokenSource gives bearer tokens for the Bot Connector.
 type tokenSource interface {
@@ -22,6 +36,8 @@ type tokenSource interface {
 // client-credentials grant; MSAL caches them until shortly before expiry.
 type msalTokens struct {
 	client confidential.Client
+	// secret is the app password, redacted from errors in every form.
+	secret string
 }
 
 // publicAuthorityHosts are the Entra ID clouds MSAL knows; for any other
@@ -55,7 +71,7 @@ func newMSALTokens(cfg Config) (*msalTokens, error) {
 	if err != nil {
 		return nil, fmt.Errorf("teams: token client: %w", err)
 	}
-	return &msalTokens{client: c}, nil
+	return &msalTokens{client: c, secret: cfg.AppPassword}, nil
 }
 
 // Token returns a Bot Framework access token, from MSAL's cache when it is
@@ -63,7 +79,12 @@ func newMSALTokens(cfg Config) (*msalTokens, error) {
 func (m *msalTokens) Token(ctx context.Context) (string, error) {
 	res, err := m.client.AcquireTokenByCredential(ctx, []string{botFrameworkScope})
 	if err != nil {
-		return "", err
+		if cerr := ctx.Err(); cerr != nil && errors.Is(err, cerr) {
+			return "", cerr
+		}
+		// MSAL quotes the authority's answer, which may echo the request
+		// body (client_secret=…): nothing of it leaves unredacted.
+		return "", errors.New(bounded(bot.Redact(err.Error(), m.secret), maxTokenError))
 	}
 	if res.AccessToken == "" {
 		return "", errors.New("token endpoint returned no access token")

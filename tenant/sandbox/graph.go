@@ -106,7 +106,7 @@ func (s *Server) serveGraphNow(w http.ResponseWriter, r *http.Request, ids reqID
 		if rule.Status == http.StatusTooManyRequests {
 			s.tooManyRequests(w, ids, rule.Code)
 		} else {
-			s.graphError(w, ids, rule.Status, rule.Code, "")
+			s.graphError(w, ids, rule.Status, rule.Code, rule.Message)
 		}
 		return
 	}

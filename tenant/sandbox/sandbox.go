@@ -91,6 +91,7 @@ type FailRule struct {
 	Status     int    // 429, 500, 503, 403, …
 	RetryAfter string // Retry-After header value; "" sends none
 	Code       string // Graph error code in the body; default from the status
+	Message    string // Graph error message in the body; default from the status
 	Times      int    // how many requests fail; <= 0 means until ClearFailures
 	// Hang, instead of an error answer, sends nothing until the client gives
 	// up (its timeout) or the server closes; Status is then ignored. The
