@@ -34,19 +34,20 @@ const faultEnv = "C2_FAULTINJECT_CRASH"
 
 // crashPoints are the points a faultinject build can crash at.
 var crashPoints = map[string]string{
-	"snapshot":            "a snapshot read of one plan item has returned",
-	"apply":               "the PATCH of one plan item has been answered",
-	"verify":              "the read-back of one plan item has returned",
-	"restore":             "one plan item has been restored (read, PATCH, read back)",
-	"committed:applying":  "the snapshot and the revert deadline are committed",
-	"committing:applied":  "inside the transaction that records the apply, before it commits",
-	"committed:applied":   "the apply is committed",
-	"committed:reverting": "the start of a revert is committed",
-	"committing:reverted": "inside the transaction that records the revert, before it commits",
-	"committed:reverted":  "the revert is committed, before its notices are delivered",
-	"committing:failed":   "inside the transaction that records a rollback, before it commits",
-	"notice:sending":      "the outbox is about to post the Reverted notice",
-	"notice:sent":         "the chat platform accepted the Reverted notice, before the outbox marks it done",
+	"snapshot":                "a snapshot read of one plan item has returned",
+	"apply":                   "the PATCH of one plan item has been answered",
+	"verify":                  "the read-back of one plan item has returned",
+	"restore":                 "one plan item has been restored (read, PATCH, read back)",
+	"committed:applying":      "the snapshot and the revert deadline are committed",
+	"committing:applied":      "inside the transaction that records the apply, before it commits",
+	"committed:applied":       "the apply is committed",
+	"committed:reverting":     "the start of a revert is committed",
+	"committing:reverted":     "inside the transaction that records the revert, before it commits",
+	"committed:reverted":      "the revert is committed, before its notices are delivered",
+	"committed:revert_failed": "a failed revert attempt and its retry time are committed",
+	"committing:failed":       "inside the transaction that records a rollback, before it commits",
+	"notice:sending":          "the outbox is about to post the Reverted notice",
+	"notice:sent":             "the chat platform accepted the Reverted notice, before the outbox marks it done",
 }
 
 // crasher kills the process at its point.
