@@ -88,6 +88,21 @@ func (c *Core) requestTenant(cmd bot.Command, r store.Request) (*TenantConfig, e
 	return t, nil
 }
 
+// channelSees reports whether the command's channel may see what happened
+// in the named tenant: a bound channel sees its own tenant only, an unbound
+// channel only tenants that have no channels of their own. Events of no or
+// of an unconfigured tenant are seen nowhere.
+func (c *Core) channelSees(cmd bot.Command, tenantName string) bool {
+	t, ok := c.tenants[tenantName]
+	if !ok {
+		return false
+	}
+	if bound, isBound := c.byConv[cmd.Conv.Key()]; isBound {
+		return bound == t.Name
+	}
+	return len(t.Channels) == 0
+}
+
 func (c *Core) target(t *TenantConfig, a args) (tenant.Target, error) {
 	tg := tenant.Target{Account: t.ToolAccount, Product: t.Product, Version: t.Version}
 	if v, ok := a.flags["account"]; ok {
@@ -589,17 +604,15 @@ func (c *Core) audit(ctx context.Context, cmd bot.Command, a args) error {
 	} else if len(a.pos) > 1 {
 		return userErrorf("Usage: %s", c.commands["audit"].usage)
 	}
-	events, err := c.cfg.Store.Audit(ctx, 200, id)
+	events, err := c.cfg.Store.Audit(ctx, 1000, id)
 	if err != nil {
 		return fmt.Errorf("read audit: %w", err)
 	}
 	var visible []store.Event
-	bound, isBound := c.byConv[cmd.Conv.Key()]
 	for _, e := range events {
-		if isBound && e.Tenant != "" && e.Tenant != bound {
-			continue
+		if c.channelSees(cmd, e.Tenant) {
+			visible = append(visible, e)
 		}
-		visible = append(visible, e)
 	}
 	if len(visible) > 20 {
 		visible = visible[len(visible)-20:]

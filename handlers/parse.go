@@ -22,10 +22,11 @@ const (
 	maxWordLen = 64
 	// maxReasonLen bounds --reason.
 	maxReasonLen = 500
-	// maxAccountLen bounds --account: a user principal name is at most 113
-	// characters (64 before the @, 48 after), per
-	// https://learn.microsoft.com/en-us/entra/identity/hybrid/connect/plan-connect-userprincipalname
-	maxAccountLen = 113
+	// maxAccountLen bounds --account, a user principal name: a sanity bound
+	// well above the user principal names tenants use.
+	maxAccountLen = 256
+	// maxDurationLen bounds a duration as typed ("90m", "1h30m", "2d").
+	maxDurationLen = 16
 )
 
 // flagLimits bounds each flag's value, in characters; other flags get maxWordLen.
@@ -195,6 +196,9 @@ func (a args) only(allowed ...string) error {
 // ("2d"). It rejects zero and negative values.
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(strings.ToLower(s))
+	if n := utf8.RuneCountInString(s); n > maxDurationLen {
+		return 0, fmt.Errorf("a duration of %d characters is too long (%d at most; try 90m, 8h or 2d)", n, maxDurationLen)
+	}
 	var d time.Duration
 	if strings.HasSuffix(s, "d") && !strings.HasSuffix(s, "ms") {
 		n, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64)
