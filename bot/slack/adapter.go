@@ -40,6 +40,8 @@ type Adapter struct {
 	api    *slack.Client
 	sub    atomic.Pointer[submitterBox]
 	seen   *recent
+	// served are the workspaces requests may come from.
+	served *workspaces
 	botID  atomic.Pointer[string] // the bot's user id, learnt from auth.test
 	sleep  func(ctx context.Context, d time.Duration) error
 	notify sync.WaitGroup // background "busy" notices, waited for by Close
@@ -74,7 +76,12 @@ func New(cfg Config) (*Adapter, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	served, err := newWorkspaces(cfg.TeamIDs)
+	if err != nil {
+		return nil, fmt.Errorf("slack config: %w", err)
+	}
 	a := &Adapter{
+		served: served,
 		cfg:   cfg,
 		log:   cfg.Logger.With("platform", bot.Slack),
 		seen:  newRecent(dedupTTL, dedupMax, cfg.Now),
@@ -103,7 +110,9 @@ func (a *Adapter) Attach(s Submitter) {
 func (a *Adapter) Platform() string { return bot.Slack }
 
 // Check calls auth.test to verify the bot token and remembers the bot's
-// user id (used to strip mentions). A rejected token gives an error naming
+// user id (used to strip mentions) and its workspace, whose requests are
+// then served (with Config.TeamIDs); until Check has run, only the
+// workspaces of Config.TeamIDs are. A rejected token gives an error naming
 // C2_SLACK_BOT_TOKEN, never the token itself.
 func (a *Adapter) Check(ctx context.Context) error {
 	var resp *slack.AuthTestResponse
@@ -120,7 +129,9 @@ func (a *Adapter) Check(ctx context.Context) error {
 	}
 	id := resp.UserID
 	a.botID.Store(&id)
-	a.log.InfoContext(ctx, "slack connected", "team", resp.Team, "team_id", resp.TeamID, "bot_user", resp.User, "bot_user_id", resp.UserID)
+	a.served.learn(resp.TeamID, resp.EnterpriseID)
+	a.log.InfoContext(ctx, "slack connected", "team", resp.Team, "team_id", resp.TeamID, "enterprise_id", resp.EnterpriseID,
+		"bot_user", resp.User, "bot_user_id", resp.UserID)
 	return nil
 }
 

@@ -63,7 +63,7 @@ func (a *Adapter) handleSocketEvent(ctx context.Context, sm *socketmode.Client, 
 			ack(nil)
 			return
 		}
-		ack(a.slashAck(fromSlashCommand(sc), retry))
+		ack(a.slashAck(sc, retry))
 	case socketmode.EventTypeInteractive:
 		ack(nil)
 		if ic, ok := evt.Data.(slack.InteractionCallback); ok {

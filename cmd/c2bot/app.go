@@ -164,7 +164,7 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 	if cfg.SlackBotToken != "" {
 		a.slack, err = slackbot.New(slackbot.Config{
 			BotToken: cfg.SlackBotToken, SigningSecret: cfg.SlackSigningSecret, AppToken: cfg.SlackAppToken,
-			APIURL: cfg.SlackAPIURL, Logger: log,
+			APIURL: cfg.SlackAPIURL, TeamIDs: cfg.SlackTeamIDs, Logger: log,
 		})
 		if err != nil {
 			return nil, err

@@ -38,6 +38,7 @@ type Config struct {
 	SlackSigningSecret string
 	SlackAppToken      string
 	SlackAPIURL        string
+	SlackTeamIDs       []string
 
 	TeamsAppID            string
 	TeamsAppPassword      string
@@ -119,6 +120,7 @@ func (c *Config) settings() []setting {
 		{name: "SLACK_SIGNING_SECRET", help: "Slack signing secret (HTTP mode)", secret: true, str: &c.SlackSigningSecret},
 		{name: "SLACK_APP_TOKEN", help: "Slack app-level token (xapp-…); turns on Socket Mode", secret: true, str: &c.SlackAppToken},
 		{name: "SLACK_API_URL", help: "Slack Web API base URL", str: &c.SlackAPIURL},
+		{name: "SLACK_TEAM_IDS", help: "comma-separated further Slack workspaces (T…) or Enterprise Grid organisations (E…) served besides the bot token's own", list: &c.SlackTeamIDs},
 		{name: "TEAMS_APP_ID", help: "Bot Framework app id; without it (and without C2_TEAMS_UNAUTHENTICATED) Teams is off", str: &c.TeamsAppID},
 		{name: "TEAMS_APP_PASSWORD", help: "Bot Framework app password", secret: true, str: &c.TeamsAppPassword},
 		{name: "TEAMS_APP_TENANT_ID", help: "tenant of the single-tenant bot registration", str: &c.TeamsAppTenantID},
