@@ -162,6 +162,11 @@ func faultCases() []faultCase {
 		whileApplied: func(sb *sandbox.Server) {
 			sb.Fail(sandbox.FailRule{Method: http.MethodPatch, Hang: true, Landed: true, Times: 1})
 		}})
+	add(faultCase{scenario: sd, fault: "SIGKILL during the re-sent restoring PATCH after a 429 (Retry-After 0.2), landed",
+		hold: anyPatch(5, true), want: outcomeReverted,
+		whileApplied: func(sb *sandbox.Server) {
+			sb.Fail(sandbox.FailRule{Method: http.MethodPatch, Status: 429, RetryAfter: "0.2", Times: 1})
+		}})
 	add(faultCase{scenario: sd, fault: "503 storm past the retry budget during the revert, SIGKILL once the failed attempt is committed",
 		crash: "committed:revert_failed", want: outcomeReverted,
 		whileApplied: func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Status: 503, RetryAfter: "0.1", Times: 15}) }})
