@@ -281,8 +281,8 @@ func oneID(a args, usage string) (string, error) {
 func (c *Core) canApprove(t *TenantConfig, r store.Request, cmd bot.Command) error {
 	who := actorID(cmd)
 	if !isApprover(t, who) {
-		return userErrorf("You (%s) are not an approver for %s, so %s was left as it is. Approvers: %s.",
-			who, t.Name, r.ID, approverList(t.Approvers))
+		return userErrorf("You are not an approver for %s, so %s was left as it is. You are %s; approvers: %s.",
+			t.Name, r.ID, who, approverList(t.Approvers))
 	}
 	if c.samePerson(storedID(r, r.Requester), who) && !t.AllowSelfApproval {
 		return userErrorf("You asked for %s yourself; another approver must approve it.", r.ID)
@@ -347,7 +347,7 @@ func (c *Core) approve(ctx context.Context, cmd bot.Command, a args) error {
 func (c *Core) deny(ctx context.Context, cmd bot.Command, a args) error {
 	return c.closePending(ctx, cmd, a, "deny", store.Denied, func(t *TenantConfig, r store.Request) error {
 		if !isApprover(t, actorID(cmd)) {
-			return userErrorf("You (%s) are not an approver for %s, so %s was left as it is.", actorID(cmd), t.Name, r.ID)
+			return userErrorf("You are not an approver for %s, so %s was left as it is. You are %s.", t.Name, r.ID, actorID(cmd))
 		}
 		return nil
 	})
@@ -627,9 +627,18 @@ func (c *Core) help(ctx context.Context, cmd bot.Command, a args) error {
 }
 
 // person is the sender of cmd as a request stores them: qualified id and name.
+// The display name comes from the platform (or the sender's client) and is
+// cut to maxNameLen characters.
 func person(cmd bot.Command) store.Person {
-	return store.Person{ID: actorID(cmd), Name: cmd.User.Name}
+	name := []rune(strings.TrimSpace(cmd.User.Name))
+	if len(name) > maxNameLen {
+		name = append(name[:maxNameLen-1], '…')
+	}
+	return store.Person{ID: actorID(cmd), Name: string(name)}
 }
+
+// maxNameLen bounds a display name stored on a request.
+const maxNameLen = 80
 
 // audit1 records one event outside a transition; failures are logged.
 func (c *Core) audit1(ctx context.Context, e store.Event) {

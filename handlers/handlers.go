@@ -274,10 +274,10 @@ func (c *Core) tenantNames() []string {
 // implements bot.Handler.
 func (c *Core) Handle(ctx context.Context, cmd bot.Command) {
 	log := c.log.With("platform", cmd.Conv.Platform, "conversation", cmd.Conv.ID, "user", cmd.User.ID)
-	if _, ok := c.senders[cmd.Conv.Platform]; !ok || cmd.User.ID == "" {
+	if _, ok := c.senders[cmd.Conv.Platform]; !ok || cmd.User.ID == "" || len(cmd.User.ID) > maxIDLen || len(cmd.Conv.ID) > maxIDLen {
 		// Identities are qualified by the adapter's platform: a command
-		// without one (or without a user) cannot be attributed to anyone.
-		log.ErrorContext(ctx, "command from an unknown platform or without a user dropped")
+		// without one (or without a sane user) cannot be attributed to anyone.
+		log.ErrorContext(ctx, "command from an unknown platform or without a valid user dropped")
 		return
 	}
 	if cmd.ID != "" {

@@ -297,3 +297,16 @@ func TestRateLimitDiagnoseAndFix(t *testing.T) {
 		t.Fatalf("ParseRate = %v %v", r, err)
 	}
 }
+
+// Display names and ids come from the platform; they are bounded too.
+func TestOversizedIdentityIsBounded(t *testing.T) {
+	e := newEnv(t)
+	e.say(bot.User{ID: "alice", Name: strings.Repeat("A", 5000)}, "fix")
+	if r := e.request("r-1"); len([]rune(r.Requester.Name)) != 80 {
+		t.Fatalf("stored name has %d characters", len([]rune(r.Requester.Name)))
+	}
+	e.say(bot.User{ID: strings.Repeat("x", 300)}, "cancel r-1")
+	if e.request("r-1").State != store.Pending {
+		t.Fatal("a command with an oversized user id ran")
+	}
+}

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/c2bot/c2bot/handlers"
 )
@@ -73,4 +76,39 @@ rate_limit_user: 3/1m
 	if _, err := loadWith(t, []string{"--rate-limit-user", "lots"}, nil, ""); err == nil || !strings.Contains(err.Error(), "C2_RATE_LIMIT_USER") {
 		t.Fatalf("bad rate accepted: %v", err)
 	}
+}
+
+// The real binary: serve stops at start-up naming bare ids it cannot place
+// (console only: neither Slack nor Teams), and doctor says the same.
+func TestServeRefusesBareApproverIds(t *testing.T) {
+	_, env := sandboxEnv(t)
+	env["C2_APPROVERS"] = "bob,U024BE7LH"
+	for _, sub := range []string{"serve", "doctor"} {
+		cmd := exec.Command(binary, sub)
+		cmd.Env = childEnv(env)
+		out, err := runWithTimeout(t, cmd, 30*time.Second)
+		if err == nil || !strings.Contains(out, "bob, U024BE7LH have no platform") || !strings.Contains(out, "web:bob") {
+			t.Fatalf("%s with bare approver ids: %v\n%s", sub, err, out)
+		}
+	}
+}
+
+func runWithTimeout(t *testing.T, cmd *exec.Cmd, d time.Duration) (string, error) {
+	t.Helper()
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return buf.String(), err
+	case <-time.After(d):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("%s did not stop:\n%s", cmd.Path, buf.String())
+	}
+	return "", nil
 }
