@@ -31,7 +31,7 @@ const faultWindow = 3 * time.Second
 
 // faultConcurrency is how many runs go at once: each is mostly waiting
 // (windows, backoff, timeouts), so more than the two cores.
-const faultConcurrency = 6
+const faultConcurrency = 8
 
 // Outcomes of a run.
 const (
@@ -114,33 +114,40 @@ func faultCases() []faultCase {
 		add(faultCase{scenario: scenario, fault: fmt.Sprintf("SIGKILL during PATCH %d, %s", n, what), hold: anyPatch(n, landed), want: want})
 	}
 
-	// Apply, step by step.
-	for n := 1; n <= 3; n++ {
-		crash(sd, fmt.Sprintf("snapshot#%d", n), outcomeUntouched)
+	// steps kills the process at every step of apply and revert of a
+	// three-item plan. verifyPath is where one item is read; the GET there
+	// after skip others (since the approval card) is its read-back.
+	steps := func(scenario, verifyPath string, skip int) {
+		// Apply, step by step.
+		for n := 1; n <= 3; n++ {
+			crash(scenario, fmt.Sprintf("snapshot#%d", n), outcomeUntouched)
+		}
+		crash(scenario, "committed:applying", outcomeRolledBack)
+		for n := 1; n <= 3; n++ {
+			held(scenario, n, false, outcomeRolledBack)
+			held(scenario, n, true, outcomeRolledBack)
+			crash(scenario, fmt.Sprintf("apply#%d", n), outcomeRolledBack)
+		}
+		// The read-back: the GETs before it are let through.
+		add(faultCase{scenario: scenario, fault: "SIGKILL during verify (read-back GET)", want: outcomeRolledBack,
+			hold: &sandbox.HoldSpec{Method: http.MethodGet, PathPrefix: verifyPath, Skip: skip}})
+		crash(scenario, "verify#3", outcomeRolledBack)
+		crash(scenario, "committing:applied", outcomeRolledBack)
+		crash(scenario, "committed:applied", outcomeReverted)
+		// Revert, step by step.
+		crash(scenario, "committed:reverting", outcomeReverted)
+		for n := 4; n <= 6; n++ {
+			held(scenario, n, false, outcomeReverted)
+			held(scenario, n, true, outcomeReverted)
+			crash(scenario, fmt.Sprintf("restore#%d", n-3), outcomeReverted)
+		}
+		crash(scenario, "committing:reverted", outcomeReverted)
+		crash(scenario, "committed:reverted", outcomeReverted)
+		crash(scenario, "notice:sending", outcomeReverted)
+		crash(scenario, "notice:sent", outcomeReverted)
 	}
-	crash(sd, "committed:applying", outcomeRolledBack)
-	for n := 1; n <= 3; n++ {
-		held(sd, n, false, outcomeRolledBack)
-		held(sd, n, true, outcomeRolledBack)
-		crash(sd, fmt.Sprintf("apply#%d", n), outcomeRolledBack)
-	}
-	// The read-back of security defaults: the snapshot's GET is let through.
-	add(faultCase{scenario: sd, fault: "SIGKILL during verify (read-back GET)", want: outcomeRolledBack,
-		hold: &sandbox.HoldSpec{Method: http.MethodGet, PathPrefix: securityDefaults, Skip: 1}})
-	crash(sd, "verify#3", outcomeRolledBack)
-	crash(sd, "committing:applied", outcomeRolledBack)
-	crash(sd, "committed:applied", outcomeReverted)
-	// Revert, step by step.
-	crash(sd, "committed:reverting", outcomeReverted)
-	for n := 4; n <= 6; n++ {
-		held(sd, n, false, outcomeReverted)
-		held(sd, n, true, outcomeReverted)
-		crash(sd, fmt.Sprintf("restore#%d", n-3), outcomeReverted)
-	}
-	crash(sd, "committing:reverted", outcomeReverted)
-	crash(sd, "committed:reverted", outcomeReverted)
-	crash(sd, "notice:sending", outcomeReverted)
-	crash(sd, "notice:sent", outcomeReverted)
+
+	steps(sd, securityDefaults, 1)
 
 	// Graph faults.
 	add(faultCase{scenario: sd, fault: "429 storm, Retry-After 0.3: 3 during apply, 12 during revert", want: outcomeReverted,
@@ -177,13 +184,9 @@ func faultCases() []faultCase {
 		opts:         sandbox.Options{TokenLifetime: time.Minute},
 		whileApplied: func(sb *sandbox.Server) { sb.FailTokens(sandbox.FailRule{Hang: true, Times: 2}) }})
 
-	// The scoped Conditional Access fix: SharePoint, then the exclusion.
-	crash(ca, "apply#3", outcomeRolledBack)
-	held(ca, 3, true, outcomeRolledBack)
-	crash(ca, "committing:applied", outcomeRolledBack)
-	held(ca, 6, true, outcomeReverted)
-	crash(ca, "restore#3", outcomeReverted)
-	crash(ca, "committing:reverted", outcomeReverted)
+	// The scoped Conditional Access fix: SharePoint, then the exclusion
+	// (whose write reads the policy first).
+	steps(ca, "/identity/conditionalAccess/policies/"+sandbox.DefaultPolicyID, 2)
 	add(faultCase{scenario: ca, fault: "Conditional Access throttle on (1 request/s, 429 without Retry-After)", want: outcomeReverted,
 		beforeApprove: func(sb *sandbox.Server) { sb.SetCAThrottle(true) }})
 	return cs
@@ -270,6 +273,10 @@ func runFaultCase(t *testing.T, bin string, fc faultCase) faultRow {
 			t.Fatal("the held request never came")
 		}
 		row.caught = heldRequest(sb.Requests()[armed:], *fc.hold)
+		// Nothing is PATCHed before the approval.
+		if n := patches(sb, ""); fc.hold.Method == http.MethodGet && n != 3 {
+			t.Fatalf("the read-back hold caught a GET with %d of the 3 PATCHes made", n)
+		}
 		p.kill(t)
 		select {
 		case <-held.Gone():
