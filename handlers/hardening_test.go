@@ -305,3 +305,39 @@ func TestSchedulerDoesNotRevertFromStaleDueList(t *testing.T) {
 		t.Fatal("not reverted at the extended time")
 	}
 }
+
+// Issue 8 item 4, sibling: an apply whose write fails after its lease was
+// taken over, and which then cannot read the tenant to roll back, cannot
+// know whether its write landed: it leaves a revert scheduled rather than
+// the scheduler's "failed".
+func TestWriteFailingAfterLeaseLossKeepsRevertScheduled(t *testing.T) {
+	e := newEnv(t)
+	card := e.requestFix("")
+	held, release := e.sb.Hold("PATCH", "/")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ref := card.Ref
+		e.core.Handle(e.ctx, bot.Command{User: bob, Conv: room, Text: "approve r-1", Origin: &ref})
+	}()
+	<-held
+	e.clock.Advance(11 * time.Minute)
+	e.due()
+	if r := e.request("r-1"); r.State != store.Failed {
+		t.Fatalf("state = %s", r.State)
+	}
+	e.sb.Fail(sandbox.FailRule{Method: "PATCH", PathPrefix: "/", Status: 403, Code: "Authorization_RequestDenied", Times: 1})
+	e.sb.Fail(sandbox.FailRule{Method: "GET", PathPrefix: "/", Status: 503})
+	release()
+	<-done
+	e.sb.ClearFailures()
+	r := e.request("r-1")
+	if r.State != store.RevertFailed || r.DueAt.IsZero() {
+		t.Fatalf("request = %s due %v: want a revert scheduled", r.State, r.DueAt)
+	}
+	e.clock.Advance(time.Hour)
+	e.due()
+	if !blocked(e.sb.State()) || e.request("r-1").State != store.Reverted {
+		t.Fatalf("not reverted: %s", e.request("r-1").State)
+	}
+}

@@ -266,6 +266,12 @@ func (c *Core) rollback(ctx context.Context, r store.Request, lease string, resu
 			ch.Outbox = append(ch.Outbox, c.cardUpdate(*r, ErrorMessage(cause)), c.threadPost(*r, renderRevertFailed(*r, c.now())))
 			return nil
 		})
+		if errors.Is(err, store.ErrConflict) {
+			// Another worker took the request over and may have closed it
+			// as failed before our write landed: keep a revert scheduled.
+			c.escalate(ctx, r, results, rerr)
+			return
+		}
 		if err != nil {
 			c.log.ErrorContext(ctx, "rollback failure not recorded", "request", r.ID, "err", err)
 			return
@@ -355,6 +361,14 @@ func (c *Core) leaseLost(ctx context.Context, r store.Request, results []itemRes
 		}
 		return
 	}
+	c.escalate(ctx, r, results, rerr)
+}
+
+// escalate keeps a revert scheduled for a request whose tenant may still
+// hold a change that could not be undone, whoever owns it now: from
+// applying or failed it goes to revert_failed, which the scheduler retries.
+func (c *Core) escalate(ctx context.Context, r store.Request, results []itemResult, rerr error) {
+	log := c.log.With("request", r.ID, "tenant", r.Tenant)
 	now := c.now()
 	r2, err := c.cfg.Store.Transition(ctx, r.ID, []store.State{store.Applying, store.Failed}, func(r *store.Request, ch *store.Changes) error {
 		r.State = store.RevertFailed
@@ -364,12 +378,12 @@ func (c *Core) leaseLost(ctx context.Context, r store.Request, results []itemRes
 		r.DueAt = now.Add(c.backoff(r.Attempts))
 		r.Results = mustJSON(results)
 		ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "rollback_failed",
-			Detail: "a write that landed after the apply's lease could not be undone: " + ErrorMessage(rerr)})
+			Detail: "after the apply's lease was taken over, the tenant could not be read back or restored, so a revert stays scheduled: " + ErrorMessage(rerr)})
 		ch.Outbox = append(ch.Outbox, c.cardUpdate(*r, ""), c.threadPost(*r, renderRevertFailed(*r, now)))
 		return nil
 	})
 	if err != nil {
-		log.ErrorContext(ctx, "late write not undone and not recorded", "err", err, "restore_err", rerr)
+		log.ErrorContext(ctx, "late write not undone, and no revert recorded", "err", err, "restore_err", rerr)
 		return
 	}
 	c.observe("rollback_failed")
