@@ -76,12 +76,18 @@ var faultBuild struct {
 	err  error
 }
 
-// faultBinary builds c2bot with the crash points, once.
+// faultBinary builds c2bot with the crash points, once; under go test
+// -race with the race detector too, so the runs also hunt data races in the
+// binary (checkFaultRow reads its output).
 func faultBinary(t *testing.T) string {
 	t.Helper()
 	faultBuild.once.Do(func() {
 		path := filepath.Join(filepath.Dir(binary), "c2bot-faultinject")
-		out, err := exec.Command("go", "build", "-tags", "faultinject", "-o", path, ".").CombinedOutput()
+		args := []string{"build", "-tags", "faultinject", "-o", path}
+		if raceTest {
+			args = append(args, "-race")
+		}
+		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
 		if err != nil {
 			faultBuild.err = fmt.Errorf("build with -tags faultinject: %v\n%s", err, out)
 		}
@@ -238,6 +244,7 @@ func runFaultCase(t *testing.T, bin string, fc faultCase) faultRow {
 	}
 
 	p := startBinary(t, bin, first, "serve")
+	procs := []*proc{p}
 	r.slash(t, p, fmt.Sprintf("fix --for %s", faultWindow), "trig.fault.1")
 	card := r.wait(t, 30*time.Second, "approval card", isCard("Approval needed:"))
 	var held sandbox.Held
@@ -287,6 +294,7 @@ func runFaultCase(t *testing.T, bin string, fc faultCase) faultRow {
 	}
 	if fc.crash != "" || fc.hold != nil {
 		p = startBinary(t, bin, env, "serve")
+		procs = append(procs, p)
 	}
 
 	// The end: the card in a final state, and for an applied change the
@@ -299,6 +307,11 @@ func runFaultCase(t *testing.T, bin string, fc faultCase) faultRow {
 	}
 	r.settle(t)
 	p.kill(t)
+	for _, q := range procs {
+		if strings.Contains(q.logs.String(), "WARNING: DATA RACE") {
+			t.Errorf("the race detector found a data race in c2bot:\n%s", q.logs.String())
+		}
+	}
 
 	row.duration = time.Since(began)
 	row.notices = r.count(revertNotice(card))
