@@ -358,6 +358,9 @@ func (c *Core) cancel(ctx context.Context, cmd bot.Command, a args) error {
 		if !c.mayManage(t, r, cmd) {
 			return userErrorf("Only %s or an approver can cancel %s.", label(r.Requester), r.ID)
 		}
+		if r.State == store.Applied && r.ParentID != "" {
+			return userErrorf("%s is already applied: it moved %s's revert time and cannot be withdrawn on its own. “revert %s” puts the settings back now.", r.ID, r.ParentID, r.ParentID)
+		}
 		if r.State == store.Applied {
 			return userErrorf("%s is already applied; use “revert %s” to put the settings back now.", r.ID, r.ID)
 		}
