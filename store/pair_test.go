@@ -72,3 +72,25 @@ func TestTransitionPairIsOneTransaction(t *testing.T) {
 		t.Fatal("a pair naming one request twice was accepted")
 	}
 }
+
+// Lease is stored as given and comes back from Get, Due and List.
+func TestLeaseRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	s := openTest(t, clk)
+	r := newReq("contoso", Applying)
+	r.DueAt = clk.Now()
+	r = mustCreate(t, s, r, Changes{})
+	if _, err := s.Transition(ctx, r.ID, []State{Applying}, func(r *Request, _ *Changes) error {
+		r.Lease = "owner-1"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Get(ctx, r.ID)
+	due, _ := s.Due(ctx, clk.Now())
+	list, _ := s.List(ctx, 0, Applying)
+	if got.Lease != "owner-1" || len(due) != 1 || due[0].Lease != "owner-1" || len(list) != 1 || list[0].Lease != "owner-1" {
+		t.Fatalf("lease lost: get %q due %+v list %+v", got.Lease, due, list)
+	}
+}
