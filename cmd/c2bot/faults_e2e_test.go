@@ -78,7 +78,7 @@ var faultBuild struct {
 
 // faultBinary builds c2bot with the crash points, once; under go test
 // -race with the race detector too, so the runs also hunt data races in the
-// binary (checkFaultRow reads its output).
+// binary (runFaultCase reads its output).
 func faultBinary(t *testing.T) string {
 	t.Helper()
 	faultBuild.once.Do(func() {
