@@ -49,6 +49,9 @@ type faultCase struct {
 	// hold is a request the sandbox holds, armed once the approval card is
 	// posted; the first process is SIGKILLed while it is held.
 	hold *sandbox.HoldSpec
+	// releaseWhenFinal keeps the process alive: the hold is released once
+	// the card shows a final state (a write that lands after c2bot gave up).
+	releaseWhenFinal bool
 	// beforeApprove arms Graph faults once the card is posted;
 	// whileApplied arms them once the card says the change is applied.
 	beforeApprove, whileApplied func(*sandbox.Server)
@@ -169,6 +172,9 @@ func faultCases() []faultCase {
 		beforeApprove: func(sb *sandbox.Server) {
 			sb.Fail(sandbox.FailRule{Method: http.MethodPatch, PathPrefix: "/admin/sharepoint", Hang: true, Landed: true, Times: 1})
 		}})
+	add(faultCase{scenario: sd, fault: "timeout: a SharePoint PATCH held past the client timeout lands after the rollback (apply)",
+		hold: &sandbox.HoldSpec{Method: http.MethodPatch, PathPrefix: "/admin/sharepoint", Late: true}, releaseWhenFinal: true,
+		want: outcomeRolledBack})
 	add(faultCase{scenario: sd, fault: "timeout: 2 restoring PATCHes never answered (revert)", want: outcomeReverted,
 		whileApplied: func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Method: http.MethodPatch, Hang: true, Times: 2}) }})
 	add(faultCase{scenario: sd, fault: "timeout: a restoring PATCH lands, its answer never comes (revert)", want: outcomeReverted,
@@ -273,6 +279,13 @@ func runFaultCase(t *testing.T, bin string, fc faultCase) faultRow {
 		if !strings.Contains(p.logs.String(), "faultinject: crash at "+fc.crash) {
 			t.Fatalf("the process ended without crashing at %s", fc.crash)
 		}
+	case fc.hold != nil && fc.releaseWhenFinal:
+		select {
+		case <-held.Arrived():
+		case <-time.After(90 * time.Second):
+			t.Fatal("the held request never came")
+		}
+		row.caught = heldRequest(sb.Requests()[armed:], *fc.hold)
 	case fc.hold != nil:
 		select {
 		case <-held.Arrived():
@@ -292,7 +305,7 @@ func runFaultCase(t *testing.T, bin string, fc faultCase) faultRow {
 		}
 		held.Release()
 	}
-	if fc.crash != "" || fc.hold != nil {
+	if fc.crash != "" || fc.hold != nil && !fc.releaseWhenFinal {
 		p = startBinary(t, bin, env, "serve")
 		procs = append(procs, p)
 	}
@@ -304,6 +317,11 @@ func runFaultCase(t *testing.T, bin string, fc faultCase) faultRow {
 	})
 	if strings.HasPrefix(headerTitle(final), "Reverted:") {
 		r.wait(t, 60*time.Second, "Reverted notice in the thread", revertNotice(card))
+	}
+	if fc.releaseWhenFinal {
+		changes := len(sb.History())
+		held.Release()
+		eventually(t, 20*time.Second, "the late write landed", func() bool { return len(sb.History()) > changes })
 	}
 	r.settle(t)
 	p.kill(t)

@@ -88,6 +88,28 @@ func TestHeldRequestOfAClientThatLeftIsDropped(t *testing.T) {
 	}
 }
 
+func TestLateHoldLandsAfterTheClientLeft(t *testing.T) {
+	s := start(t, Options{})
+	tok := token(t, s)
+	h := s.HoldRequest(HoldSpec{Method: "PATCH", PathPrefix: "/admin/sharepoint", Late: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { _, _ = send(ctx, s, "PATCH", "/admin/sharepoint/settings", tok, []byte(legacyOn)) }()
+	<-h.Arrived()
+	cancel()
+	<-h.Gone()
+	if s.State().LegacyAuth {
+		t.Fatal("served before release")
+	}
+	h.Release()
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.State().LegacyAuth {
+		if time.Now().After(deadline) {
+			t.Fatal("a late hold did not serve the request after its client left")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestHangRule(t *testing.T) {
 	for _, landed := range []bool{false, true} {
 		s := start(t, Options{})

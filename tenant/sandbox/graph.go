@@ -59,6 +59,9 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, ids reqIDs) 
 	if h != nil && !h.wait(r, s.done) {
 		return
 	}
+	if h != nil && h.late {
+		latency = 0 // the client may be gone: nothing to wait with
+	}
 	if !s.sleep(r, latency) {
 		return
 	}
@@ -66,8 +69,9 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, ids reqIDs) 
 }
 
 // wait holds a request until release or Close; false (drop the request)
-// when its client went away meanwhile. The client's departure is checked
-// first, so a request held past its client's death is never served.
+// when its client went away meanwhile, unless the hold is late. The
+// client's departure is checked first, so a request held past its client's
+// death is never served, unless late.
 func (h *hold) wait(r *http.Request, done <-chan struct{}) bool {
 	close(h.arrived)
 	select {
@@ -79,9 +83,9 @@ func (h *hold) wait(r *http.Request, done <-chan struct{}) bool {
 		case <-h.release:
 		case <-done:
 		}
-		return false
+		return h.late
 	}
-	return r.Context().Err() == nil
+	return h.late || r.Context().Err() == nil
 }
 
 // serveGraphNow is the rest of a Graph request once held and delayed: the

@@ -110,6 +110,9 @@ type HoldSpec struct {
 	// Landed serves the held request first (a write takes effect) and
 	// holds only its answer; otherwise it is held before it is served.
 	Landed bool
+	// Late serves a request held before it is served at release even when
+	// its client has gone: a write that lands after the caller gave up.
+	Late bool
 }
 
 // Held is a request held by HoldRequest.
@@ -121,8 +124,8 @@ func (h Held) Arrived() <-chan struct{} { return h.h.arrived }
 
 // Gone is closed when the held request's client has gone away (its
 // connection closed or it gave up) while the request was held. A request
-// whose client has gone is dropped at release: held before being served, it
-// changes nothing.
+// whose client has gone is dropped at release (unless Late): held before
+// being served, it changes nothing.
 func (h Held) Gone() <-chan struct{} { return h.h.gone }
 
 // Release lets the held request go on; calling it again does nothing.
@@ -201,6 +204,7 @@ type hold struct {
 	method, prefix string
 	skip           int
 	landed         bool
+	late           bool
 	taken          bool
 	arrived        chan struct{}
 	gone           chan struct{}
@@ -472,7 +476,7 @@ func (s *Server) Hold(method, pathPrefix string) (held <-chan struct{}, release 
 
 // HoldRequest holds the request spec chooses until Release (or Close).
 func (s *Server) HoldRequest(spec HoldSpec) Held {
-	h := &hold{method: spec.Method, prefix: spec.PathPrefix, skip: spec.Skip, landed: spec.Landed,
+	h := &hold{method: spec.Method, prefix: spec.PathPrefix, skip: spec.Skip, landed: spec.Landed, late: spec.Late,
 		arrived: make(chan struct{}), gone: make(chan struct{}), release: make(chan struct{})}
 	s.mu.Lock()
 	s.holds = append(s.holds, h)
