@@ -54,7 +54,6 @@ var crashPoints = map[string]string{
 type crasher struct {
 	point string
 	nth   int
-	log   *slog.Logger
 
 	mu   sync.Mutex
 	seen map[string]int
@@ -98,7 +97,7 @@ func injectFaults(tenants []handlers.TenantConfig, st handlers.Store, senders []
 		sort.Strings(known)
 		return nil, nil, nil, fmt.Errorf("%s=%q: unknown crash point (known: %s)", faultEnv, spec, strings.Join(known, ", "))
 	}
-	c := &crasher{point: point, nth: nth, log: log, seen: map[string]int{}}
+	c := &crasher{point: point, nth: nth, seen: map[string]int{}}
 	log.Warn("fault-injection build: this process will SIGKILL itself", "point", point, "n", nth)
 	out := make([]handlers.TenantConfig, len(tenants))
 	for i, t := range tenants {
