@@ -57,6 +57,8 @@ type faultCase struct {
 	beforeApprove, whileApplied func(*sandbox.Server)
 	opts                        sandbox.Options
 	want                        string
+	// retried: the fault must have failed at least one revert attempt.
+	retried bool
 }
 
 // faultRow is the result of one run.
@@ -159,7 +161,7 @@ func faultCases() []faultCase {
 	steps(sd, securityDefaults, 1)
 
 	// Graph faults.
-	add(faultCase{scenario: sd, fault: "429 storm, Retry-After 0.3: 3 during apply, 12 during revert", want: outcomeReverted,
+	add(faultCase{scenario: sd, fault: "429 storm, Retry-After 0.3: 3 during apply, 12 during revert", want: outcomeReverted, retried: true,
 		beforeApprove: func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Status: 429, RetryAfter: "0.3", Times: 3}) },
 		whileApplied:  func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Status: 429, RetryAfter: "0.3", Times: 12}) }})
 	add(faultCase{scenario: sd, fault: "429 storm without Retry-After: 2 during apply, 3 during revert", want: outcomeReverted,
@@ -175,9 +177,9 @@ func faultCases() []faultCase {
 	add(faultCase{scenario: sd, fault: "timeout: a SharePoint PATCH held past the client timeout lands after the rollback (apply)",
 		hold: &sandbox.HoldSpec{Method: http.MethodPatch, PathPrefix: "/admin/sharepoint", Late: true}, releaseWhenFinal: true,
 		want: outcomeRolledBack})
-	add(faultCase{scenario: sd, fault: "timeout: 2 restoring PATCHes never answered (revert)", want: outcomeReverted,
+	add(faultCase{scenario: sd, fault: "timeout: 2 restoring PATCHes never answered (revert)", want: outcomeReverted, retried: true,
 		whileApplied: func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Method: http.MethodPatch, Hang: true, Times: 2}) }})
-	add(faultCase{scenario: sd, fault: "timeout: a restoring PATCH lands, its answer never comes (revert)", want: outcomeReverted,
+	add(faultCase{scenario: sd, fault: "timeout: a restoring PATCH lands, its answer never comes (revert)", want: outcomeReverted, retried: true,
 		whileApplied: func(sb *sandbox.Server) {
 			sb.Fail(sandbox.FailRule{Method: http.MethodPatch, Hang: true, Landed: true, Times: 1})
 		}})
@@ -187,12 +189,16 @@ func faultCases() []faultCase {
 			sb.Fail(sandbox.FailRule{Method: http.MethodPatch, Status: 429, RetryAfter: "0.2", Times: 1})
 		}})
 	add(faultCase{scenario: sd, fault: "503 storm past the retry budget during the revert, SIGKILL once the failed attempt is committed",
-		crash: "committed:revert_failed", want: outcomeReverted,
+		crash: "committed:revert_failed", want: outcomeReverted, retried: true,
 		whileApplied: func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Status: 503, RetryAfter: "0.1", Times: 15}) }})
-	add(faultCase{scenario: sd, fault: "token endpoint down (503) for 4 requests during the revert", want: outcomeReverted,
+	add(faultCase{scenario: sd, fault: "token endpoint down (503) for 4 requests during the revert", want: outcomeReverted, retried: true,
 		opts:         sandbox.Options{TokenLifetime: time.Minute},
 		whileApplied: func(sb *sandbox.Server) { sb.FailTokens(sandbox.FailRule{Times: 4}) }})
-	add(faultCase{scenario: sd, fault: "token endpoint hangs for 2 requests during the revert", want: outcomeReverted,
+	// A restarted process has no cached token: the outage meets its revert.
+	add(faultCase{scenario: sd, fault: "SIGKILL at committed:applied, token endpoint down (503) for 3 requests when the restarted process reverts",
+		crash: "committed:applied", want: outcomeReverted, retried: true,
+		beforeApprove: func(sb *sandbox.Server) { sb.FailTokens(sandbox.FailRule{Times: 3}) }})
+	add(faultCase{scenario: sd, fault: "token endpoint hangs for 2 requests during the revert", want: outcomeReverted, retried: true,
 		opts:         sandbox.Options{TokenLifetime: time.Minute},
 		whileApplied: func(sb *sandbox.Server) { sb.FailTokens(sandbox.FailRule{Hang: true, Times: 2}) }})
 
@@ -331,6 +337,9 @@ func runFaultCase(t *testing.T, bin string, fc faultCase) faultRow {
 		}
 	}
 
+	if n := sb.FailuresLeft(); n != 0 {
+		t.Errorf("%d of the faults armed were never met; the run proves less than it says", n)
+	}
 	row.duration = time.Since(began)
 	row.notices = r.count(revertNotice(card))
 	row.atSnap, row.away, row.back = settingWrites(sb)
@@ -473,6 +482,9 @@ func checkFaultRow(t *testing.T, row faultRow, final slacktest.Message, db strin
 		if row.want == outcomeUntouched && row.away != 0 {
 			t.Errorf("%d setting writes before the first write", row.away)
 		}
+	}
+	if row.retried && a["revert_failed"] == 0 {
+		t.Errorf("audit %v: the fault never failed a revert attempt; the run proves nothing", a)
 	}
 	if !strings.HasPrefix(headerTitle(final), map[bool]string{true: "Reverted:", false: "Failed:"}[row.want == outcomeReverted]) {
 		t.Errorf("card ends as %q", headerTitle(final))

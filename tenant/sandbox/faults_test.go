@@ -140,6 +140,9 @@ func TestTokenEndpointOutage(t *testing.T) {
 			t.Fatalf("during the outage: %d %v", status, out)
 		}
 	}
+	if n := s.FailuresLeft(); n != 0 {
+		t.Fatalf("%d rules still armed after their Times", n)
+	}
 	status, out := postForm(t, s, s.opts.TenantID, secretForm(s))
 	if status != http.StatusOK || out["expires_in"] != float64(60) {
 		t.Fatalf("after the outage: %d %v", status, out)

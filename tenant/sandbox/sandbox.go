@@ -456,6 +456,14 @@ func (s *Server) ClearFailures() {
 	s.tokenFails = nil
 }
 
+// FailuresLeft is how many failure rules, the token endpoint's included,
+// are still armed (a rule with Times is disarmed once used up).
+func (s *Server) FailuresLeft() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.rules) + len(s.tokenFails)
+}
+
 // FailTokens makes the token endpoint fail: r.Status (default 503) with
 // Entra's temporarily_unavailable error, or r.Hang; for r.Times requests
 // (<= 0: until ClearFailures). Method and PathPrefix are ignored.
