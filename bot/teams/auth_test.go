@@ -30,7 +30,7 @@ var (
 	keyA, keyB, keyC *rsa.PrivateKey
 )
 
-func testKeys(t *testing.T) (a, b, c *rsa.PrivateKey) {
+func testKeys(t testing.TB) (a, b, c *rsa.PrivateKey) {
 	t.Helper()
 	keyOnce.Do(func() {
 		var err error
@@ -54,7 +54,7 @@ type keyServer struct {
 	endorsements map[string][]string
 }
 
-func newKeyServer(t *testing.T, keys map[string]*rsa.PublicKey) *keyServer {
+func newKeyServer(t testing.TB, keys map[string]*rsa.PublicKey) *keyServer {
 	ks := &keyServer{keys: keys}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/.well-known/openidconfiguration", func(w http.ResponseWriter, r *http.Request) {
@@ -124,7 +124,7 @@ func validClaims() jwt.MapClaims {
 	}
 }
 
-func sign(t *testing.T, key *rsa.PrivateKey, kid string, claims jwt.MapClaims) string {
+func sign(t testing.TB, key *rsa.PrivateKey, kid string, claims jwt.MapClaims) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
 	tok.Header["kid"] = kid

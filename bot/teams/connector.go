@@ -213,7 +213,7 @@ func (a *Adapter) call(ctx context.Context, method, serviceURL, path string, bod
 		ce := &connectorError{Status: resp.StatusCode}
 		var er schema.ErrorResponse
 		if json.Unmarshal(data, &er) == nil {
-			ce.Code, ce.Message = er.Error.Code, truncate(er.Error.Message, 200)
+			ce.Code, ce.Message = er.Error.Code, truncate(bot.Redact(er.Error.Message), 200)
 		}
 		return ce
 	}
