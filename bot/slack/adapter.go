@@ -35,11 +35,11 @@ type Submitter interface {
 // Adapter is the Slack side of c2bot: a bot.Sender and bot.EphemeralSender
 // for the Web API, an http.Handler for HTTP mode and a Socket Mode client.
 type Adapter struct {
-	cfg    Config
-	log    *slog.Logger
-	api    *slack.Client
-	sub    atomic.Pointer[submitterBox]
-	seen   *recent
+	cfg  Config
+	log  *slog.Logger
+	api  *slack.Client
+	sub  atomic.Pointer[submitterBox]
+	seen *recent
 	// served are the workspaces requests may come from.
 	served *workspaces
 	botID  atomic.Pointer[string] // the bot's user id, learnt from auth.test
@@ -82,11 +82,11 @@ func New(cfg Config) (*Adapter, error) {
 	}
 	a := &Adapter{
 		served: served,
-		cfg:   cfg,
-		log:   cfg.Logger.With("platform", bot.Slack),
-		seen:  newRecent(dedupTTL, dedupMax, cfg.Now),
-		sleep: sleepCtx,
-		slots: make(chan struct{}, maxNotices),
+		cfg:    cfg,
+		log:    cfg.Logger.With("platform", bot.Slack),
+		seen:   newRecent(dedupTTL, dedupMax, cfg.Now),
+		sleep:  sleepCtx,
+		slots:  make(chan struct{}, maxNotices),
 	}
 	a.api = slack.New(cfg.BotToken, a.clientOptions()...)
 	return a, nil
