@@ -131,3 +131,22 @@ func FuzzParseDuration(f *testing.F) {
 		}
 	})
 }
+
+// TestParseDurationReadsHumanDuration: the fuzzer found that a window of a
+// day or more, shown in a card as "1d2h24m", could not be typed back.
+func TestParseDurationReadsHumanDuration(t *testing.T) {
+	good := map[string]time.Duration{"1d2h24m": 26*time.Hour + 24*time.Minute, "1.1d": 26*time.Hour + 24*time.Minute, "2d12h": 60 * time.Hour, "3d": 72 * time.Hour}
+	for in, want := range good {
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+		if got, err := ParseDuration(humanDuration(want)); err != nil || got != want {
+			t.Errorf("ParseDuration(humanDuration(%v) = %q) = %v, %v", want, humanDuration(want), got, err)
+		}
+	}
+	for _, in := range []string{"1d-2h", "-1d", "+1d", "1d2", "nand", "infd", "1d2x", "d2h", "366d"} {
+		if d, err := ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q) = %v, accepted", in, d)
+		}
+	}
+}

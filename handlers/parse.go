@@ -192,20 +192,30 @@ func (a args) only(allowed ...string) error {
 	return nil
 }
 
-// ParseDuration parses a Go duration ("90m", "8h") or a number of days
-// ("2d"). It rejects zero and negative values.
+// ParseDuration parses a Go duration ("90m", "8h"), a number of days
+// ("2d"), or days followed by a Go duration ("1d2h30m", as humanDuration
+// writes it, so a window shown in a card can be typed back). It rejects
+// zero and negative values.
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(strings.ToLower(s))
 	if n := utf8.RuneCountInString(s); n > maxDurationLen {
 		return 0, fmt.Errorf("a duration of %d characters is too long (%d at most; try 90m, 8h or 2d)", n, maxDurationLen)
 	}
 	var d time.Duration
-	if strings.HasSuffix(s, "d") && !strings.HasSuffix(s, "ms") {
-		n, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64)
-		if err != nil || n > 365 {
+	// No Go duration unit has a "d": one marks days.
+	if days, rest, ok := strings.Cut(s, "d"); ok {
+		n, err := strconv.ParseFloat(days, 64)
+		if err != nil || n != n || n > 365 || n < 0 || strings.ContainsAny(days, "+-") {
 			return 0, fmt.Errorf("%q is not a duration (try 90m, 8h or 2d)", s)
 		}
 		d = time.Duration(n * float64(24*time.Hour))
+		if rest != "" {
+			r, err := time.ParseDuration(rest)
+			if err != nil || r < 0 || strings.HasPrefix(rest, "+") {
+				return 0, fmt.Errorf("%q is not a duration (try 90m, 8h or 2d)", s)
+			}
+			d += r
+		}
 	} else {
 		var err error
 		d, err = time.ParseDuration(s)

@@ -90,7 +90,7 @@ var fixtureTeams = []string{slacktest.TeamID, "T0001", "T111", "T1DC2JH3J", "T9T
 
 // newTestAdapter returns an adapter talking to a fresh fake Slack, with
 // the clock fixed at now and rate-limit waits recorded instead of slept.
-func newTestAdapter(t *testing.T, now time.Time, mod func(*Config)) (*Adapter, *slacktest.Server, *[]time.Duration) {
+func newTestAdapter(t testing.TB, now time.Time, mod func(*Config)) (*Adapter, *slacktest.Server, *[]time.Duration) {
 	t.Helper()
 	srv := slacktest.NewServer()
 	t.Cleanup(srv.Close)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // addActivitySeeds adds every activity fixture (testdata/fixtures holds the
@@ -99,8 +100,18 @@ func FuzzInboundToken(f *testing.F) {
 	f.Add("not.a.jwt")
 	f.Add("")
 	body := withFields(f, fixture(f, "playground_personal_message.json"), map[string]any{"text": "c2 status", "serviceUrl": testServiceURL})
+	// One adapter for every input (as in production): building one per
+	// input costs more than checking the token.
+	a, err := New(Config{
+		AppID: testAppID, AppPassword: "not-a-real-secret", AppTenantID: playgroundTenant,
+		AuthorityURL: "https://127.0.0.1:1", OpenIDURL: ks.URL + "/v1/.well-known/openidconfiguration",
+		ListenAddr: ":3978", HTTPClient: ks.Client(), Logger: quietLogger(),
+		Now: func() time.Time { return testNow },
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, token string) {
-		a := newAuthAdapter(t, ks)
 		rec := &recorder{}
 		a.Attach(rec)
 		req := httptest.NewRequest(http.MethodPost, "/api/messages", bytes.NewReader(body))
