@@ -13,10 +13,13 @@ package slack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,10 +118,10 @@ func (a *Adapter) Platform() string { return bot.Slack }
 // workspaces of Config.TeamIDs are. A rejected token gives an error naming
 // C2_SLACK_BOT_TOKEN, never the token itself.
 func (a *Adapter) Check(ctx context.Context) error {
-	var resp *slack.AuthTestResponse
+	var resp *authTestResponse
 	err := a.call(ctx, "auth.test", func(ctx context.Context) error {
 		var err error
-		resp, err = a.api.AuthTestContext(ctx)
+		resp, err = a.authTest(ctx)
 		return err
 	})
 	if err != nil {
@@ -129,10 +132,56 @@ func (a *Adapter) Check(ctx context.Context) error {
 	}
 	id := resp.UserID
 	a.botID.Store(&id)
-	a.served.learn(resp.TeamID, resp.EnterpriseID)
+	a.served.learn(resp.TeamID, resp.EnterpriseID, resp.IsEnterpriseInstall)
 	a.log.InfoContext(ctx, "slack connected", "team", resp.Team, "team_id", resp.TeamID, "enterprise_id", resp.EnterpriseID,
-		"bot_user", resp.User, "bot_user_id", resp.UserID)
+		"enterprise_install", resp.IsEnterpriseInstall, "bot_user", resp.User, "bot_user_id", resp.UserID)
 	return nil
+}
+
+// authTestResponse is auth.test's answer. slack-go's AuthTestResponse has
+// no is_enterprise_install, which tells an organisation-wide install
+// (docs.slack.dev/reference/methods/auth.test; api.slack.com/enterprise/apps/reference).
+type authTestResponse struct {
+	OK                  bool   `json:"ok"`
+	Error               string `json:"error"`
+	Team                string `json:"team"`
+	TeamID              string `json:"team_id"`
+	User                string `json:"user"`
+	UserID              string `json:"user_id"`
+	EnterpriseID        string `json:"enterprise_id"`
+	IsEnterpriseInstall bool   `json:"is_enterprise_install"`
+}
+
+// authTest calls auth.test directly (the token goes in the Authorization
+// header, as for every call). Errors take slack-go's types, so call and
+// the error classification treat them like any other call's.
+func (a *Adapter) authTest(ctx context.Context) (*authTestResponse, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.cfg.APIURL+"auth.test", nil)
+	if err != nil {
+		return nil, fmt.Errorf("auth.test request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+a.cfg.BotToken)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := a.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode == http.StatusTooManyRequests {
+		wait, _ := strconv.Atoi(res.Header.Get("Retry-After"))
+		return nil, &slack.RateLimitedError{RetryAfter: time.Duration(wait) * time.Second}
+	}
+	if res.StatusCode != http.StatusOK {
+		return nil, slack.StatusCodeError{Code: res.StatusCode, Status: res.Status}
+	}
+	var out authTestResponse
+	if err := json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&out); err != nil {
+		return nil, fmt.Errorf("auth.test: decode answer: %w", err)
+	}
+	if !out.OK {
+		return nil, slack.SlackErrorResponse{Err: out.Error}
+	}
+	return &out, nil
 }
 
 func (a *Adapter) botUserID() string {

@@ -34,18 +34,18 @@ func newWorkspaces(ids []string) (*workspaces, error) {
 	return w, nil
 }
 
-// learn adds what auth.test answered: the token's workspace, and its
-// organisation when the token is an organisation-wide install's (no
-// workspace of its own, or the organisation's id as its team). A token of
-// one workspace in an organisation does not open the whole organisation.
-func (w *workspaces) learn(teamID, enterpriseID string) {
+// learn adds what auth.test answered: the token's workspace, or its
+// organisation when the token is an organisation-wide install's
+// (is_enterprise_install, or no workspace of its own). A token of one
+// workspace in an organisation does not open the whole organisation.
+func (w *workspaces) learn(teamID, enterpriseID string, enterpriseInstall bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	switch {
+	case enterpriseID != "" && (enterpriseInstall || teamID == "" || teamID == enterpriseID):
+		w.enterprises[enterpriseID] = true
 	case strings.HasPrefix(teamID, "T"):
 		w.teams[teamID] = true
-	case enterpriseID != "" && (teamID == "" || teamID == enterpriseID):
-		w.enterprises[enterpriseID] = true
 	}
 }
 

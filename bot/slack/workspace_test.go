@@ -162,7 +162,7 @@ func TestWorkspaceRules(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.learn(tc.authTeam, tc.authEnt)
+		w.learn(tc.authTeam, tc.authEnt, false)
 		if why := w.refusal(tc.o); (why == "") != tc.ok {
 			t.Errorf("%s: refusal %q, want ok=%v", tc.name, why, tc.ok)
 		}
@@ -193,5 +193,18 @@ func TestSocketModeForeignWorkspaceRefused(t *testing.T) {
 	}
 	if n := len(rec.commands()); n != 0 {
 		t.Fatalf("%d commands submitted", n)
+	}
+}
+
+// TestOrganisationWideInstall: auth.test's is_enterprise_install opens the
+// token's organisation even when auth.test names a workspace too.
+func TestOrganisationWideInstall(t *testing.T) {
+	w, _ := newWorkspaces(nil)
+	w.learn("T1", "E1", true)
+	if why := w.refusal(origin{team: "T2", enterprise: "E1"}); why != "" {
+		t.Fatalf("a workspace of the organisation refused: %s", why)
+	}
+	if why := w.refusal(origin{team: "T3", enterprise: "E2"}); why == "" {
+		t.Fatal("another organisation served")
 	}
 }
