@@ -29,8 +29,10 @@ var ErrUndeliverable = errors.New("undeliverable")
 
 // User is a person on a chat platform.
 type User struct {
-	// ID is the platform's stable user id (Slack "U123", Teams "29:…" or the
-	// AAD object id, console "alice"). Approver lists hold these ids.
+	// ID is the platform's stable user id (Slack "U123", the Teams user's
+	// Entra object id, console "alice"). The core qualifies it with the
+	// platform of the adapter that built the command (Conversation.Platform):
+	// approver lists hold "slack:U123", "teams:<object id>", "web:alice".
 	ID string `json:"id"`
 	// Name is a display name, for messages only; never used for authorisation.
 	Name string `json:"name,omitempty"`

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -97,6 +98,21 @@ func Target(t TenantConfig) tenant.Target {
 	return tenant.Target{Account: t.ToolAccount, Product: t.Product, Version: t.Version, Auth: t.ToolAuth, AppID: t.ToolAppID}
 }
 
+// channelSees reports whether the command's channel may see what happened
+// in the named tenant: a bound channel sees its own tenant only, an unbound
+// channel only tenants that have no channels of their own. Events of no or
+// of an unconfigured tenant are seen nowhere.
+func (c *Core) channelSees(cmd bot.Command, tenantName string) bool {
+	t, ok := c.tenants[tenantName]
+	if !ok {
+		return false
+	}
+	if bound, isBound := c.byConv[cmd.Conv.Key()]; isBound {
+		return bound == t.Name
+	}
+	return len(t.Channels) == 0
+}
+
 func (c *Core) target(t *TenantConfig, a args) (tenant.Target, error) {
 	tg := Target(*t)
 	if v, ok := a.flags["account"]; ok {
@@ -179,11 +195,14 @@ func (c *Core) diagnose(ctx context.Context, cmd bot.Command, a args) error {
 	if err != nil {
 		return err
 	}
+	if err := c.limit("diagnose", actorID(cmd), t.Name); err != nil {
+		return err
+	}
 	rep, err := t.Client.Diagnose(ctx, tg)
 	if err != nil {
 		return fmt.Errorf("diagnose %s: %w", t.Name, err)
 	}
-	c.audit1(ctx, store.Event{Actor: cmd.User.ID, Action: "diagnosed", Tenant: t.Name,
+	c.audit1(ctx, store.Event{Actor: actorID(cmd), Action: "diagnosed", Tenant: t.Name,
 		Detail: fmt.Sprintf("%d findings, %d changes proposed", len(rep.Findings), len(rep.Plan))})
 	_, err = c.reply(ctx, cmd, RenderReport(t.Name, tg, rep))
 	return err
@@ -202,6 +221,9 @@ func (c *Core) fix(ctx context.Context, cmd bot.Command, a args) error {
 	}
 	reason, err := c.checkReason(t, a, "fix")
 	if err != nil {
+		return err
+	}
+	if err := c.limit("fix", actorID(cmd), t.Name); err != nil {
 		return err
 	}
 	only, err := parseKinds(a.flags, "only")
@@ -230,12 +252,12 @@ func (c *Core) fix(ctx context.Context, cmd bot.Command, a args) error {
 	now := c.now()
 	r := store.Request{
 		Tenant: t.Name, State: store.Pending,
-		Requester: person(cmd.User), Reason: reason, Duration: dur, ApprovalsRequired: t.ApprovalsRequired,
+		Requester: person(cmd), Reason: reason, Duration: dur, ApprovalsRequired: t.ApprovalsRequired,
 		CreatedAt: now, ExpiresAt: now.Add(c.cfg.ApprovalTTL), DueAt: now.Add(c.cfg.ApprovalTTL),
 		Items: items, Conv: conv, Follow: mustJSON(follow{Account: tg.Account}),
 	}
 	r, err = c.cfg.Store.Create(ctx, r, store.Changes{
-		Audit: []store.Event{{Actor: cmd.User.ID, Action: "requested", Tenant: t.Name,
+		Audit: []store.Event{{Actor: actorID(cmd), Action: "requested", Tenant: t.Name,
 			Detail: fmt.Sprintf("for %s: %s%s", humanDuration(dur), describeItems(plan), reasonDetail(reason))}},
 	})
 	if err != nil {
@@ -339,13 +361,15 @@ func reasonDetail(reason string) string {
 // required is how many distinct approvals r needs.
 func required(r store.Request) int { return max(r.ApprovalsRequired, 1) }
 
-// canApprove says whether user may approve r, and if not, why.
-func (c *Core) canApprove(t *TenantConfig, r store.Request, user bot.User) error {
-	if !c.isApprover(t, user.ID) {
-		return userErrorf("You are not an approver for %s, so %s was left as it is. Approvers: %s.",
-			t.Name, r.ID, approverList(t.Approvers))
+// canApprove says whether the sender of cmd may approve r, and if not, why.
+// The requester is recognised on every platform listed for them under people.
+func (c *Core) canApprove(t *TenantConfig, r store.Request, cmd bot.Command) error {
+	who := actorID(cmd)
+	if !isApprover(t, who) {
+		return userErrorf("You are not an approver for %s, so %s was left as it is. You are %s; approvers: %s.",
+			t.Name, r.ID, who, approverList(t.Approvers))
 	}
-	if c.samePerson(r.Requester.ID, user.ID) && (!t.AllowSelfApproval || required(r) > 1) {
+	if c.samePerson(storedID(r, r.Requester), who) && (!t.AllowSelfApproval || required(r) > 1) {
 		if required(r) > 1 {
 			return userErrorf("You asked for %s yourself, so your approval does not count; %d other approvers must approve it.", r.ID, required(r))
 		}
@@ -375,6 +399,13 @@ func approverNames(r store.Request) string {
 	return strings.Join(names, ", ")
 }
 
+// mayManage says whether the sender of cmd asked for r (on any of their
+// platforms) or approves for t: who may cancel or revert r.
+func (c *Core) mayManage(t *TenantConfig, r store.Request, cmd bot.Command) bool {
+	who := actorID(cmd)
+	return c.samePerson(storedID(r, r.Requester), who) || isApprover(t, who)
+}
+
 func approverList(ids []string) string {
 	if len(ids) == 0 {
 		return "none configured"
@@ -387,7 +418,7 @@ func (c *Core) approve(ctx context.Context, cmd bot.Command, a args) error {
 	if err != nil {
 		return err
 	}
-	if err := c.canApprove(t, r, cmd.User); err != nil {
+	if err := c.canApprove(t, r, cmd); err != nil {
 		return err
 	}
 	if r.State != store.Pending {
@@ -405,22 +436,22 @@ func (c *Core) approve(ctx context.Context, cmd bot.Command, a args) error {
 		// The check and the count are one transaction: a double click by
 		// the same approver counts once.
 		for _, a := range r.Approvals {
-			if c.samePerson(a.By.ID, cmd.User.ID) {
+			if c.samePerson(storedID(*r, a.By), actorID(cmd)) {
 				return userErrorf("You have already approved %s (%s); another approver must approve it.", r.ID, approvalsText(*r))
 			}
 		}
-		r.Approvals = append(r.Approvals, store.Approval{By: person(cmd.User), At: now})
+		r.Approvals = append(r.Approvals, store.Approval{By: person(cmd), At: now})
 		n, need := len(r.Approvals), required(*r)
 		if n < need {
-			ch.Audit = append(ch.Audit, store.Event{Actor: cmd.User.ID, Action: "approval", Detail: fmt.Sprintf("%d of %d", n, need)})
+			ch.Audit = append(ch.Audit, store.Event{Actor: actorID(cmd), Action: "approval", Detail: fmt.Sprintf("%d of %d", n, need)})
 			return nil
 		}
 		r.State = store.Approved
-		r.Approver = person(cmd.User)
+		r.Approver = person(cmd)
 		r.DecidedAt = now
 		// Until the apply starts, the lease makes an interrupted approval visible to the scheduler.
 		r.DueAt = now.Add(c.cfg.ApplyLease)
-		ch.Audit = append(ch.Audit, store.Event{Actor: cmd.User.ID, Action: "approved", Detail: fmt.Sprintf("%d of %d: %s", n, need, approverNames(*r))})
+		ch.Audit = append(ch.Audit, store.Event{Actor: actorID(cmd), Action: "approved", Detail: fmt.Sprintf("%d of %d: %s", n, need, approverNames(*r))})
 		return nil
 	})
 	if err != nil {
@@ -433,7 +464,7 @@ func (c *Core) approve(ctx context.Context, cmd bot.Command, a args) error {
 	}
 	c.observe("approved")
 	if r.ParentID != "" {
-		return c.applyExtension(ctx, r)
+		return c.applyExtension(ctx, r, nil)
 	}
 	c.updateCard(ctx, r, "")
 	c.apply(ctx, r)
@@ -442,8 +473,8 @@ func (c *Core) approve(ctx context.Context, cmd bot.Command, a args) error {
 
 func (c *Core) deny(ctx context.Context, cmd bot.Command, a args) error {
 	return c.closePending(ctx, cmd, a, "deny", store.Denied, func(t *TenantConfig, r store.Request) error {
-		if !c.isApprover(t, cmd.User.ID) {
-			return userErrorf("You are not an approver for %s, so %s was left as it is.", t.Name, r.ID)
+		if !isApprover(t, actorID(cmd)) {
+			return userErrorf("You are not an approver for %s, so %s was left as it is. You are %s.", t.Name, r.ID, actorID(cmd))
 		}
 		return nil
 	})
@@ -451,8 +482,11 @@ func (c *Core) deny(ctx context.Context, cmd bot.Command, a args) error {
 
 func (c *Core) cancel(ctx context.Context, cmd bot.Command, a args) error {
 	return c.closePending(ctx, cmd, a, "cancel", store.Cancelled, func(t *TenantConfig, r store.Request) error {
-		if !c.samePerson(r.Requester.ID, cmd.User.ID) && !c.isApprover(t, cmd.User.ID) {
-			return userErrorf("Only %s or an approver can cancel %s.", r.Requester.Name, r.ID)
+		if !c.mayManage(t, r, cmd) {
+			return userErrorf("Only %s or an approver can cancel %s.", label(r.Requester), r.ID)
+		}
+		if r.State == store.Applied && r.ParentID != "" {
+			return userErrorf("%s is already applied: it moved %s's revert time and cannot be withdrawn on its own. “revert %s” puts the settings back now.", r.ID, r.ParentID, r.ParentID)
 		}
 		if r.State == store.Applied {
 			return userErrorf("%s is already applied; use “revert %s” to put the settings back now.", r.ID, r.ID)
@@ -480,9 +514,9 @@ func (c *Core) closePending(ctx context.Context, cmd bot.Command, a args, verb s
 		r.DueAt = time.Time{}
 		r.DecidedAt = now
 		if to == store.Denied {
-			r.Approver = person(cmd.User)
+			r.Approver = person(cmd)
 		}
-		ch.Audit = append(ch.Audit, store.Event{Actor: cmd.User.ID, Action: string(to)})
+		ch.Audit = append(ch.Audit, store.Event{Actor: actorID(cmd), Action: string(to)})
 		return nil
 	})
 	if err != nil {
@@ -498,18 +532,30 @@ func (c *Core) revertNow(ctx context.Context, cmd bot.Command, a args) error {
 	if err != nil {
 		return err
 	}
-	if !c.samePerson(r.Requester.ID, cmd.User.ID) && !c.isApprover(t, cmd.User.ID) {
-		return userErrorf("Only %s or an approver can revert %s early.", r.Requester.Name, r.ID)
+	prefix := ""
+	if r.ParentID != "" {
+		// An extension is not a change of its own: revert acts on the change
+		// it extends, under that change's rule.
+		prefix = fmt.Sprintf("%s extends %s, so revert acts on %s. ", r.ID, r.ParentID, r.ParentID)
+		if r, err = c.cfg.Store.Get(ctx, r.ParentID); err != nil {
+			return err
+		}
+		if t, err = c.requestTenant(cmd, r); err != nil {
+			return err
+		}
+	}
+	if !c.mayManage(t, r, cmd) {
+		return userErrorf("%sOnly %s or an approver can revert %s early.", prefix, label(r.Requester), r.ID)
 	}
 	switch r.State {
 	case store.Applied, store.RevertFailed:
 	case store.Reverting:
-		return userErrorf("%s is being reverted right now.", r.ID)
+		return userErrorf("%s%s is being reverted right now.", prefix, r.ID)
 	default:
-		return userErrorf("%s is %s; there is nothing to revert.", r.ID, stateWord(r.State))
+		return userErrorf("%s%s is %s; there is nothing to revert.", prefix, r.ID, stateWord(r.State))
 	}
-	c.audit1(ctx, store.Event{Actor: cmd.User.ID, Action: "revert_requested", RequestID: r.ID, Tenant: r.Tenant})
-	c.revert(ctx, r.ID, cmd.User.ID)
+	c.audit1(ctx, store.Event{Actor: actorID(cmd), Action: "revert_requested", RequestID: r.ID, Tenant: r.Tenant})
+	c.revert(ctx, r.ID, actorID(cmd), false)
 	return nil
 }
 
@@ -550,11 +596,11 @@ func (c *Core) extend(ctx context.Context, cmd bot.Command, a args) error {
 	now := c.now()
 	r := store.Request{
 		Tenant: parent.Tenant, State: store.Pending, ParentID: parent.ID,
-		Requester: person(cmd.User), Reason: reason, Duration: d, ApprovalsRequired: t.ApprovalsRequired,
+		Requester: person(cmd), Reason: reason, Duration: d, ApprovalsRequired: t.ApprovalsRequired,
 		CreatedAt: now, ExpiresAt: now.Add(c.cfg.ApprovalTTL), DueAt: now.Add(c.cfg.ApprovalTTL),
 		Items: parent.Items, Conv: conv,
 	}
-	r, err = c.cfg.Store.Create(ctx, r, store.Changes{Audit: []store.Event{{Actor: cmd.User.ID, Action: "extension_requested",
+	r, err = c.cfg.Store.Create(ctx, r, store.Changes{Audit: []store.Event{{Actor: actorID(cmd), Action: "extension_requested",
 		Tenant: parent.Tenant, Detail: fmt.Sprintf("extend %s by %s%s", parent.ID, humanDuration(d), reasonDetail(reason))}}})
 	if err != nil {
 		return fmt.Errorf("create extension: %w", err)
@@ -564,45 +610,57 @@ func (c *Core) extend(ctx context.Context, cmd bot.Command, a args) error {
 	return c.postCard(ctx, r, cmd.Conv, renderCard(r, c.cardInfo(r)))
 }
 
-// applyExtension moves the parent's revert time once an extension is approved.
-func (c *Core) applyExtension(ctx context.Context, ext store.Request) error {
-	var newAt time.Time
-	parent, err := c.cfg.Store.Transition(ctx, ext.ParentID, []store.State{store.Applied}, func(p *store.Request, ch *store.Changes) error {
-		newAt = p.RevertAt.Add(ext.Duration)
-		if newAt.Sub(p.AppliedAt) > c.cfg.MaxDuration {
-			return userErrorf("The extension would exceed the maximum window of %s; %s keeps its revert time.", humanDuration(c.cfg.MaxDuration), p.ID)
-		}
-		p.RevertAt = newAt
-		p.DueAt = appliedDue(*p)
-		p.Duration += ext.Duration
-		ch.Audit = append(ch.Audit, store.Event{Actor: ext.Approver.ID, Action: "extended",
-			Detail: fmt.Sprintf("by %s (%s); reverts at %s", humanDuration(ext.Duration), ext.ID, newAt.UTC().Format(time.RFC3339))})
+// applyExtension moves the parent's revert time and marks the extension
+// applied in one transaction, so an interruption leaves both done or
+// neither (a second run then finds the extension applied and does nothing).
+// guard, when set, runs first on the extension inside that transaction.
+func (c *Core) applyExtension(ctx context.Context, ext store.Request, guard func(*store.Request) error) error {
+	now := c.now()
+	_, _, err := c.cfg.Store.TransitionPair(ctx, ext.ID, []store.State{store.Approved}, ext.ParentID, []store.State{store.Applied},
+		func(e, p *store.Request, ch *store.Changes) error {
+			if guard != nil {
+				if err := guard(e); err != nil {
+					return err
+				}
+			}
+			newAt := p.RevertAt.Add(e.Duration)
+			if newAt.Sub(p.AppliedAt) > c.cfg.MaxDuration {
+				return userErrorf("The extension would exceed the maximum window of %s; %s keeps its revert time.", humanDuration(c.cfg.MaxDuration), p.ID)
+			}
+			p.RevertAt = newAt
+			p.DueAt = appliedDue(*p)
+			p.Duration += e.Duration
+			e.State = store.Applied
+			e.DueAt = time.Time{}
+			e.AppliedAt = now
+			e.RevertAt = newAt
+			e.LastError = ""
+			ch.Audit = append(ch.Audit, store.Event{Actor: e.Approver.ID, Action: "extended", RequestID: p.ID,
+				Detail: fmt.Sprintf("by %s (%s); reverts at %s", humanDuration(e.Duration), e.ID, newAt.UTC().Format(time.RFC3339))})
+			ch.Outbox = append(ch.Outbox, c.cardUpdate(*e, ""), c.cardUpdate(*p, ""))
+			return nil
+		})
+	if err == nil {
+		c.observe("extended")
+		c.wake()
 		return nil
-	})
-	final := store.Applied
-	note := ""
-	if err != nil {
-		final = store.Failed
-		note = ErrorMessage(err)
 	}
-	ext, err2 := c.cfg.Store.Transition(ctx, ext.ID, []store.State{store.Approved}, func(r *store.Request, ch *store.Changes) error {
-		r.State = final
-		r.DueAt = time.Time{}
-		r.AppliedAt = c.now()
-		r.RevertAt = newAt
-		r.LastError = note
-		return nil
-	})
-	if err2 != nil {
-		return err2
-	}
-	c.updateCard(ctx, ext, note)
-	if err != nil {
+	var ce *store.ConflictError
+	var ue *userError
+	switch {
+	case errors.Is(err, errNotDue):
 		return err
+	case errors.As(err, &ce) && ce.ID == ext.ID:
+		return err // the extension itself moved on: a redelivery, nothing to do
+	case errors.As(err, &ce):
+		err = userErrorf("%s is %s now, so the extension %s was not applied.", ext.ParentID, stateWord(ce.State), ext.ID)
+	case errors.As(err, &ue):
+	default:
+		return fmt.Errorf("apply extension %s: %w", ext.ID, err)
 	}
-	c.updateCard(ctx, parent, "")
-	c.wake()
-	return nil
+	// The parent cannot take it: the extension fails on its own.
+	c.fail(ctx, ext.ID, []store.State{store.Approved}, guard, nil, err)
+	return err
 }
 
 func (c *Core) status(ctx context.Context, cmd bot.Command, a args) error {
@@ -648,6 +706,9 @@ func (c *Core) signins(ctx context.Context, cmd bot.Command, a args) error {
 	if tg.Account == "" {
 		return userErrorf("Which account? Give --account upn (or configure the tool's account for %s).", t.Name)
 	}
+	if err := c.limit("signins", actorID(cmd), t.Name); err != nil {
+		return err
+	}
 	since := tg.Since
 	if since == 0 {
 		since = 24 * time.Hour
@@ -687,9 +748,18 @@ func (c *Core) audit(ctx context.Context, cmd bot.Command, a args) error {
 	} else if len(a.pos) > 1 {
 		return userErrorf("Usage: %s", c.commands["audit"].usage)
 	}
-	if bound, isBound := c.byConv[cmd.Conv.Key()]; isBound {
-		f.Tenants = []string{bound}
+	var visible []string
+	for _, name := range c.order {
+		if c.channelSees(cmd, name) {
+			visible = append(visible, name)
+		}
 	}
+	if len(visible) == 0 {
+		// An empty filter would keep every tenant's events.
+		_, err := c.reply(ctx, cmd, renderAudit(f.RequestID, nil))
+		return err
+	}
+	f.Tenants = visible
 	events, err := c.cfg.Store.ListAudit(ctx, f)
 	if err != nil {
 		return fmt.Errorf("read audit: %w", err)
@@ -716,7 +786,19 @@ func (c *Core) help(ctx context.Context, cmd bot.Command, a args) error {
 	return err
 }
 
-func person(u bot.User) store.Person { return store.Person{ID: u.ID, Name: u.Name} }
+// person is the sender of cmd as a request stores them: qualified id and name.
+// The display name comes from the platform (or the sender's client) and is
+// cut to maxNameLen characters.
+func person(cmd bot.Command) store.Person {
+	name := []rune(strings.TrimSpace(cmd.User.Name))
+	if len(name) > maxNameLen {
+		name = append(name[:maxNameLen-1], '…')
+	}
+	return store.Person{ID: actorID(cmd), Name: string(name)}
+}
+
+// maxNameLen bounds a display name stored on a request.
+const maxNameLen = 80
 
 // audit1 records one event outside a transition; failures are logged.
 func (c *Core) audit1(ctx context.Context, e store.Event) {
@@ -727,4 +809,12 @@ func (c *Core) audit1(ctx context.Context, e store.Event) {
 		c.log.ErrorContext(ctx, "audit not recorded", "action", e.Action, "err", err)
 	}
 	c.observe(e.Action)
+}
+
+// label is a person's name for messages, or their id when no name is known.
+func label(p store.Person) string {
+	if p.Name != "" {
+		return p.Name
+	}
+	return p.ID
 }

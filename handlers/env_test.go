@@ -217,7 +217,7 @@ func newEnvFull(t testing.TB, scenario string, sbOpts sandbox.Options, shareCloc
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	ch := newChat()
-	tc := handlers.TenantConfig{Name: "sandbox", Client: cl, Approvers: []string{"bob", "carol"}, ToolAccount: sandbox.DefaultToolAccount,
+	tc := handlers.TenantConfig{Name: "sandbox", Client: cl, Approvers: []string{"web:bob", "web:carol"}, ToolAccount: sandbox.DefaultToolAccount,
 		Product: sc.Product, Version: sc.Version, ToolAppID: sc.ToolAppID}
 	cfg := handlers.Config{Senders: []bot.Sender{ch}, Store: st, Now: ck.Now, RetryBase: time.Minute, RetryMax: 10 * time.Minute,
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}

@@ -65,7 +65,7 @@ func TestApproveAppliesThenRevertsOnTime(t *testing.T) {
 		t.Fatalf("card after approval:\n%s", applied.PlainText())
 	}
 	r := e.request("r-1")
-	if r.State != store.Applied || r.Approver.ID != "bob" || r.DueAt.After(r.RevertAt) || r.RevertAt.Sub(r.AppliedAt) != 8*time.Hour {
+	if r.State != store.Applied || r.Approver.ID != "web:bob" || r.DueAt.After(r.RevertAt) || r.RevertAt.Sub(r.AppliedAt) != 8*time.Hour {
 		t.Fatalf("request = %+v", r)
 	}
 
@@ -108,10 +108,10 @@ func TestApprovalPolicy(t *testing.T) {
 	}{
 		{"requester cannot approve own request", nil, alice, false, "not an approver"},
 		{"approver that asked cannot self-approve", func(_ *handlers.Config, tc *handlers.TenantConfig) {
-			tc.Approvers = append(tc.Approvers, "alice")
+			tc.Approvers = append(tc.Approvers, "web:alice")
 		}, alice, false, "another approver must approve"},
 		{"self-approval when allowed", func(_ *handlers.Config, tc *handlers.TenantConfig) {
-			tc.Approvers = append(tc.Approvers, "alice")
+			tc.Approvers = append(tc.Approvers, "web:alice")
 			tc.AllowSelfApproval = true
 		}, alice, true, ""},
 		{"stranger", nil, bot.User{ID: "mallory"}, false, "not an approver"},

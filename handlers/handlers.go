@@ -41,6 +41,8 @@ type Store interface {
 	Create(ctx context.Context, r store.Request, ch store.Changes) (store.Request, error)
 	Get(ctx context.Context, id string) (store.Request, error)
 	Transition(ctx context.Context, id string, from []store.State, fn func(r *store.Request, ch *store.Changes) error) (store.Request, error)
+	TransitionPair(ctx context.Context, id string, from []store.State, other string, otherFrom []store.State,
+		fn func(r, o *store.Request, ch *store.Changes) error) (store.Request, store.Request, error)
 	List(ctx context.Context, limit int, states ...store.State) ([]store.Request, error)
 	Due(ctx context.Context, now time.Time) ([]store.Request, error)
 	NextDue(ctx context.Context) (time.Time, bool, error)
@@ -63,12 +65,14 @@ type TenantConfig struct {
 	Name string
 	// Client reads and changes the tenant.
 	Client Tenant
-	// Approvers are the chat user ids allowed to approve changes here.
+	// Approvers are the platform-qualified user ids allowed to approve
+	// changes here ("slack:U024BE7LH", "teams:<Entra object id>", "web:bob");
+	// QualifyUsers turns the configuration's ids into this form.
 	Approvers []string
 	// AllowSelfApproval lets a requester approve their own request.
 	AllowSelfApproval bool
-	// Channels are conversation keys ("slack:C0123", "teams:19:…",
-	// "web:console") bound to this tenant: commands there need no tenant
+	// Channels are platform-qualified conversation keys ("slack:C0123",
+	// "teams:19:…", "web:console"; see QualifyChannels) bound to this tenant: commands there need no tenant
 	// name, and commands are accepted only from bound channels. A tenant
 	// with no channels accepts commands that name it from any channel.
 	Channels []string
@@ -104,6 +108,9 @@ var DefaultCheckpoints = []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hou
 // defaults of DESIGN.md.
 type Config struct {
 	Tenants []TenantConfig
+	// People groups each person's qualified ids across platforms, so that
+	// self-approval is refused whichever platform they approve from.
+	People  []Person
 	Senders []bot.Sender
 	Store   Store
 	Logger  *slog.Logger
@@ -134,6 +141,13 @@ type Config struct {
 	OnEvent func(action string)
 	// Metrics receives command, revert and delivery metrics; nil means none.
 	Metrics Metrics
+	// UserRate and TenantRate limit diagnose and fix (the commands that
+	// read the tenant through Graph) per person and per tenant, so a flood
+	// cannot spend the tenant's Graph throttling budget and push applies
+	// past their lease. Zero values take the defaults (DefaultUserRate,
+	// DefaultTenantRate); a negative Events turns that limit off.
+	UserRate   Rate
+	TenantRate Rate
 }
 
 // Core runs commands and the scheduled work. Create it with New, then call
@@ -146,6 +160,8 @@ type Core struct {
 	log      *slog.Logger
 	now      func() time.Time
 	tenants  map[string]*TenantConfig
+	people   map[string]int // qualified user id → index in Config.People
+	limits   *limiters
 	order    []string
 	byConv   map[string]string
 	senders  map[string]bot.Sender
@@ -259,6 +275,15 @@ func New(cfg Config) (*Core, error) {
 			return nil, fmt.Errorf("handlers: tenant %s: remind before is negative", name)
 		}
 		t.Name = name
+		if err := checkQualified("tenant "+name+" approvers", t.Approvers); err != nil {
+			return nil, err
+		}
+		if err := checkQualified("tenant "+name+" channels", t.Channels); err != nil {
+			return nil, err
+		}
+		for i, id := range t.Approvers {
+			t.Approvers[i] = canonical(id)
+		}
 		c.tenants[name] = t
 		c.order = append(c.order, name)
 		for _, ch := range t.Channels {
@@ -279,6 +304,13 @@ func New(cfg Config) (*Core, error) {
 	}
 	if len(c.senders) == 0 {
 		return nil, errors.New("handlers: no chat sender configured")
+	}
+	var err error
+	if c.people, err = indexPeople(cfg.People); err != nil {
+		return nil, err
+	}
+	if c.limits, err = newLimiters(cfg.UserRate, cfg.TenantRate); err != nil {
+		return nil, err
 	}
 	cmds, err := buildCommands(commandTable())
 	if err != nil {
@@ -321,6 +353,12 @@ func (c *Core) tenantNames() []string {
 func (c *Core) Handle(ctx context.Context, cmd bot.Command) {
 	ctx = withLog(ctx, "platform", cmd.Conv.Platform)
 	log := c.log.With("platform", cmd.Conv.Platform, "conversation", cmd.Conv.ID, "user", cmd.User.ID)
+	if _, ok := c.senders[cmd.Conv.Platform]; !ok || cmd.User.ID == "" || len(cmd.User.ID) > maxIDLen || len(cmd.Conv.ID) > maxIDLen {
+		// Identities are qualified by the adapter's platform: a command
+		// without one (or without a sane user) cannot be attributed to anyone.
+		log.ErrorContext(ctx, "command from an unknown platform or without a valid user dropped")
+		return
+	}
 	if cmd.ID != "" {
 		first, err := c.cfg.Store.FirstSeen(ctx, cmd.Conv.Platform+":"+cmd.ID, 24*time.Hour)
 		if err != nil {
@@ -339,10 +377,18 @@ func (c *Core) Handle(ctx context.Context, cmd bot.Command) {
 			log.WarnContext(ctx, "conversation reference not saved", "err", err)
 		}
 	}
+	if err := checkCommandLen(cmd.Text); err != nil {
+		c.replyError(ctx, cmd, userErrorf("I did not run that: %v.", err))
+		return
+	}
 	a, err := parseArgs(cmd.Text)
 	if err != nil {
 		c.metrics.Command("other", OutcomeRefused)
 		c.replyError(ctx, cmd, userErrorf("I could not read that command: %v. Try “help”.", err))
+		return
+	}
+	if err := a.checkBounds(); err != nil {
+		c.replyError(ctx, cmd, userErrorf("I did not run that: %v.", err))
 		return
 	}
 	if a.verb == "" {
@@ -367,16 +413,6 @@ func (c *Core) Handle(ctx context.Context, cmd bot.Command) {
 		return
 	}
 	c.metrics.Command(a.verb, OutcomeOK)
-}
-
-// samePerson reports whether two chat user ids are the same person. Every
-// identity comparison (approver lists, self-approval, double approvals)
-// goes through it.
-func (c *Core) samePerson(a, b string) bool { return a != "" && a == b }
-
-// isApprover reports whether user id may approve changes to t.
-func (c *Core) isApprover(t *TenantConfig, id string) bool {
-	return slices.ContainsFunc(t.Approvers, func(a string) bool { return c.samePerson(a, id) })
 }
 
 // sender returns the sender for a platform.

@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -80,12 +82,12 @@ func (c *Core) apply(ctx context.Context, r store.Request) {
 	log := c.log.With("request", r.ID, "tenant", r.Tenant)
 	cl, err := c.client(r)
 	if err != nil {
-		c.fail(ctx, r.ID, []store.State{store.Approved}, nil, err)
+		c.fail(ctx, r.ID, []store.State{store.Approved}, nil, nil, err)
 		return
 	}
 	items, err := decodeItems(r)
 	if err != nil {
-		c.fail(ctx, r.ID, []store.State{store.Approved}, nil, err)
+		c.fail(ctx, r.ID, []store.State{store.Approved}, nil, nil, err)
 		return
 	}
 	// 1. Snapshot the current values.
@@ -94,7 +96,7 @@ func (c *Core) apply(ctx context.Context, r store.Request) {
 	for _, it := range items {
 		s, err := cl.Snapshot(ctx, it)
 		if err != nil {
-			c.fail(ctx, r.ID, []store.State{store.Approved}, nil, fmt.Errorf("read %s: %w", it.Setting(), err))
+			c.fail(ctx, r.ID, []store.State{store.Approved}, nil, nil, fmt.Errorf("read %s: %w", it.Setting(), err))
 			return
 		}
 		if s.Before == s.After {
@@ -104,17 +106,20 @@ func (c *Core) apply(ctx context.Context, r store.Request) {
 		snaps = append(snaps, s)
 	}
 	if len(snaps) == 0 {
-		c.fail(ctx, r.ID, []store.State{store.Approved}, nil,
+		c.fail(ctx, r.ID, []store.State{store.Approved}, nil, nil,
 			userErrorf("Nothing needed changing any more: %s already hold the values the fix would set.", strings.Join(skipped, ", ")))
 		return
 	}
-	// 2. Commit the snapshot and the revert deadline before the first write.
+	// 2. Commit the snapshot and the revert deadline before the first write,
+	// and take the lease this apply must hold for every write.
 	now := c.now()
+	lease := newLease()
 	r, err = c.cfg.Store.Transition(ctx, r.ID, []store.State{store.Approved}, func(r *store.Request, ch *store.Changes) error {
 		r.State = store.Applying
 		r.Items = mustJSON(snaps)
 		r.RevertAt = now.Add(r.Duration)
 		r.DueAt = now.Add(c.cfg.ApplyLease)
+		r.Lease = lease
 		ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "applying", Detail: describeItems(snaps)})
 		return nil
 	})
@@ -129,10 +134,16 @@ func (c *Core) apply(ctx context.Context, r store.Request) {
 		results[i].Item = it
 	}
 	for i, it := range snaps {
-		if err := cl.Apply(ctx, it); err != nil {
+		// Every write needs the lease: renewed just before it, so a write
+		// never starts after the scheduler has judged this apply interrupted.
+		if err := c.renewLease(ctx, r.ID, lease); err != nil {
+			c.leaseLost(ctx, r, results, err)
+			return
+		}
+		if err := c.write(ctx, cl, it); err != nil {
 			results[i].Error = ErrorMessage(err)
 			log.ErrorContext(ctx, "apply failed; rolling back", "setting", string(it.Kind), "err", err)
-			c.rollback(ctx, r, results, fmt.Errorf("change %s: %w", it.Setting(), err))
+			c.rollback(ctx, r, lease, results, fmt.Errorf("change %s: %w", it.Setting(), err))
 			return
 		}
 		results[i].Applied = true
@@ -141,14 +152,18 @@ func (c *Core) apply(ctx context.Context, r store.Request) {
 		if err := cl.Verify(ctx, it); err != nil {
 			results[i].Error = ErrorMessage(err)
 			log.ErrorContext(ctx, "verify failed; rolling back", "setting", string(it.Kind), "err", err)
-			c.rollback(ctx, r, results, fmt.Errorf("verify %s: %w", it.Setting(), err))
+			c.rollback(ctx, r, lease, results, fmt.Errorf("verify %s: %w", it.Setting(), err))
 			return
 		}
 	}
 	// 4. Applied: the revert timer now runs from the moment the change took effect.
 	done := c.now()
 	r, err = c.cfg.Store.Transition(ctx, r.ID, []store.State{store.Applying}, func(r *store.Request, ch *store.Changes) error {
+		if r.Lease != lease {
+			return errLeaseLost
+		}
 		r.State = store.Applied
+		r.Lease = ""
 		r.AppliedAt = done
 		r.RevertAt = done.Add(r.Duration)
 		r.Follow = mustJSON(c.newFollow(*r, decodeFollow(*r).Account))
@@ -160,8 +175,9 @@ func (c *Core) apply(ctx context.Context, r store.Request) {
 		return nil
 	})
 	if err != nil {
-		// The lease ran out and the scheduler took over; it rolls the change back.
-		log.ErrorContext(ctx, "apply finished after its lease", "err", err)
+		// The lease ran out and the scheduler rolled the change back, maybe
+		// before our writes landed: undo them ourselves.
+		c.leaseLost(ctx, r, results, err)
 		return
 	}
 	c.observe("applied")
@@ -169,11 +185,19 @@ func (c *Core) apply(ctx context.Context, r store.Request) {
 	c.wake()
 }
 
-// fail ends a request that changed nothing in the tenant.
-func (c *Core) fail(ctx context.Context, id string, from []store.State, results []itemResult, cause error) {
+// fail ends a request that changed nothing in the tenant (or whose changes
+// were all rolled back). guard, when set, runs first inside the transition
+// and may refuse it (the lease moved on, the request is no longer due).
+func (c *Core) fail(ctx context.Context, id string, from []store.State, guard func(*store.Request) error, results []itemResult, cause error) {
 	note := ErrorMessage(cause)
 	r, err := c.cfg.Store.Transition(ctx, id, from, func(r *store.Request, ch *store.Changes) error {
+		if guard != nil {
+			if err := guard(r); err != nil {
+				return err
+			}
+		}
 		r.State = store.Failed
+		r.Lease = ""
 		r.DueAt = time.Time{}
 		r.LastError = note
 		if results != nil {
@@ -184,7 +208,11 @@ func (c *Core) fail(ctx context.Context, id string, from []store.State, results 
 		return nil
 	})
 	if err != nil {
-		c.log.ErrorContext(ctx, "failure not recorded", "request", id, "err", err)
+		if errors.Is(err, errLeaseLost) || errors.Is(err, errNotDue) {
+			c.log.WarnContext(ctx, "failure not recorded: another worker owns the request", "request", id, "err", err)
+		} else {
+			c.log.ErrorContext(ctx, "failure not recorded", "request", id, "err", err)
+		}
 		return
 	}
 	c.observe("failed")
@@ -194,8 +222,9 @@ func (c *Core) fail(ctx context.Context, id string, from []store.State, results 
 
 // rollback restores every item of an interrupted or failed apply. Restore
 // writes only where the tenant still holds the value c2bot set, so items
-// never written are left alone.
-func (c *Core) rollback(ctx context.Context, r store.Request, results []itemResult, cause error) {
+// never written are left alone. The caller owns the request's lease; the
+// closing transition checks it still does.
+func (c *Core) rollback(ctx context.Context, r store.Request, lease string, results []itemResult, cause error) {
 	cl, err := c.client(r)
 	items, derr := decodeItems(r)
 	if err == nil {
@@ -221,20 +250,36 @@ func (c *Core) rollback(ctx context.Context, r store.Request, results []itemResu
 		rerr = err
 	}
 	note := ErrorMessage(cause) + " Every setting c2bot had changed was reverted to its snapshot value."
-	from := []store.State{store.Approved, store.Applying}
+	from := []store.State{store.Applying}
+	owns := func(r *store.Request) error {
+		if r.Lease != lease {
+			return errLeaseLost
+		}
+		return nil
+	}
 	if rerr != nil {
 		// The rollback itself failed: retry it like any revert, and say so.
 		now := c.now()
 		r2, err := c.cfg.Store.Transition(ctx, r.ID, from, func(r *store.Request, ch *store.Changes) error {
+			if err := owns(r); err != nil {
+				return err
+			}
 			r.State = store.RevertFailed
+			r.Lease = ""
 			r.Attempts++
-			r.LastError = rerr.Error()
+			r.LastError = ErrorMessage(rerr) // the sentence people read; the detail is logged
 			r.DueAt = now.Add(c.backoff(r.Attempts))
 			r.Results = mustJSON(results)
-			ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "rollback_failed", Detail: rerr.Error()})
+			ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "rollback_failed", Detail: ErrorMessage(rerr)})
 			ch.Outbox = append(ch.Outbox, c.cardUpdate(*r, ErrorMessage(cause)), c.threadPost(*r, renderRevertFailed(*r, c.now())))
 			return nil
 		})
+		if errors.Is(err, store.ErrConflict) {
+			// Another worker took the request over and may have closed it
+			// as failed before our write landed: keep a revert scheduled.
+			c.escalate(ctx, r, results, rerr)
+			return
+		}
 		if err != nil {
 			c.log.ErrorContext(ctx, "rollback failure not recorded", "request", r.ID, "err", err)
 			return
@@ -244,12 +289,122 @@ func (c *Core) rollback(ctx context.Context, r store.Request, results []itemResu
 		c.wake()
 		return
 	}
-	c.fail(ctx, r.ID, from, results, &userError{msg: note})
+	c.fail(ctx, r.ID, from, owns, results, &userError{msg: note})
+}
+
+// errLeaseLost means a worker's lease on a request was taken over: the
+// scheduler judged the apply interrupted and rolls it back.
+var errLeaseLost = fmt.Errorf("apply lease taken over: %w", store.ErrConflict)
+
+// errNotDue means the scheduler's due list was stale: the request is no
+// longer due (an extension moved its revert time, a worker renewed its lease).
+var errNotDue = fmt.Errorf("request no longer due: %w", store.ErrConflict)
+
+// newLease returns a fresh lease token.
+func newLease() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
+}
+
+// renewLease extends the apply lease on request id if lease still owns it,
+// and fails with errLeaseLost when it does not (the request left applying or
+// another worker took it over).
+func (c *Core) renewLease(ctx context.Context, id, lease string) error {
+	now := c.now()
+	_, err := c.cfg.Store.Transition(ctx, id, []store.State{store.Applying}, func(r *store.Request, _ *store.Changes) error {
+		if r.Lease != lease {
+			return errLeaseLost
+		}
+		r.DueAt = now.Add(c.cfg.ApplyLease)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errLeaseLost) && errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("%w (%v)", errLeaseLost, err)
+	}
+	return err
+}
+
+// write applies one item with a deadline well inside the lease, so a write
+// that hangs is abandoned before the scheduler can judge the apply
+// interrupted. (A write held past its lease anyway is undone by leaseLost.)
+func (c *Core) write(ctx context.Context, cl Tenant, it tenant.Item) error {
+	wctx, cancel := context.WithTimeout(ctx, c.cfg.ApplyLease/2)
+	defer cancel()
+	return cl.Apply(wctx, it)
+}
+
+// leaseLost runs when an apply finds it no longer owns its request: the
+// scheduler judged it interrupted and rolled it back, perhaps before a write
+// of ours landed. So re-read after the fact: restore every item again
+// (Restore writes only where the value c2bot set still holds). If that
+// fails, the request goes to revert_failed, so a revert stays scheduled;
+// failed never stays next to a changed tenant.
+func (c *Core) leaseLost(ctx context.Context, r store.Request, results []itemResult, cause error) {
+	log := c.log.With("request", r.ID, "tenant", r.Tenant)
+	log.WarnContext(ctx, "apply lost its lease; undoing any write that landed late", "err", cause)
+	cl, err := c.client(r)
+	var rerr error
+	var undone []string
+	if err != nil {
+		rerr = err
+	} else {
+		for i := range results {
+			res, err := cl.Restore(ctx, results[i].Item)
+			if err != nil {
+				results[i].Error = ErrorMessage(err)
+				rerr = errors.Join(rerr, fmt.Errorf("restore %s: %w", results[i].Item.Setting(), err))
+				continue
+			}
+			results[i].Outcome, results[i].Current = res.Outcome, res.Current
+			if res.Outcome == tenant.Restored {
+				undone = append(undone, results[i].Item.Setting())
+			}
+		}
+	}
+	if rerr == nil {
+		if len(undone) > 0 {
+			c.audit1(ctx, store.Event{Actor: "c2bot", Action: "late_write_undone", RequestID: r.ID, Tenant: r.Tenant,
+				Detail: "written after the apply's lease was taken over: " + strings.Join(undone, ", ")})
+		}
+		return
+	}
+	c.escalate(ctx, r, results, rerr)
+}
+
+// escalate keeps a revert scheduled for a request whose tenant may still
+// hold a change that could not be undone, whoever owns it now: from
+// applying or failed it goes to revert_failed, which the scheduler retries.
+func (c *Core) escalate(ctx context.Context, r store.Request, results []itemResult, rerr error) {
+	log := c.log.With("request", r.ID, "tenant", r.Tenant)
+	now := c.now()
+	r2, err := c.cfg.Store.Transition(ctx, r.ID, []store.State{store.Applying, store.Failed}, func(r *store.Request, ch *store.Changes) error {
+		r.State = store.RevertFailed
+		r.Lease = ""
+		r.Attempts++
+		r.LastError = ErrorMessage(rerr) // the sentence people read; the detail is logged
+		r.DueAt = now.Add(c.backoff(r.Attempts))
+		r.Results = mustJSON(results)
+		ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "rollback_failed",
+			Detail: "after the apply's lease was taken over, the tenant could not be read back or restored, so a revert stays scheduled: " + ErrorMessage(rerr)})
+		ch.Outbox = append(ch.Outbox, c.cardUpdate(*r, ""), c.threadPost(*r, renderRevertFailed(*r, now)))
+		return nil
+	})
+	if err != nil {
+		log.ErrorContext(ctx, "late write not undone, and no revert recorded", "err", err, "restore_err", rerr)
+		return
+	}
+	c.observe("rollback_failed")
+	log.ErrorContext(ctx, "late write not undone; revert scheduled", "next", r2.DueAt, "err", rerr)
+	c.wake()
 }
 
 // revert puts a request's settings back. It is safe to repeat: Restore
-// writes only where the value c2bot set still holds.
-func (c *Core) revert(ctx context.Context, id, actor string) {
+// writes only where the value c2bot set still holds. A scheduled revert
+// (the scheduler's, from a due list that may be stale) re-checks inside its
+// transition that the request is still due, so an extension approved since
+// is honoured; a person's "revert" runs at once.
+func (c *Core) revert(ctx context.Context, id, actor string, scheduled bool) {
 	ctx = withLog(ctx, "request", id)
 	if r, err := c.cfg.Store.Get(ctx, id); err == nil {
 		ctx = requestLog(ctx, r)
@@ -260,11 +415,17 @@ func (c *Core) revert(ctx context.Context, id, actor string) {
 	late, retry := time.Duration(-1), false
 	r, err := c.cfg.Store.Transition(ctx, id, []store.State{store.Applied, store.RevertFailed, store.Reverting},
 		func(r *store.Request, ch *store.Changes) error {
+			if r.ParentID != "" {
+				return fmt.Errorf("request %s is an extension, not a change: %w", r.ID, store.ErrConflict)
+			}
 			if r.State == store.Reverting && r.DueAt.After(now) {
 				return fmt.Errorf("request %s is being reverted: %w", r.ID, store.ErrConflict)
 			}
+			if scheduled && r.DueAt.After(now) {
+				return errNotDue
+			}
 			late, retry = -1, r.State == store.RevertFailed
-			if r.State == store.Applied && !r.DueAt.After(now) {
+			if scheduled && r.State == store.Applied {
 				// A scheduled revert (not "revert now"): how late it starts.
 				late = now.Sub(r.DueAt)
 			}
@@ -318,11 +479,11 @@ func (c *Core) revert(ctx context.Context, id, actor string) {
 		r, err = c.cfg.Store.Transition(ctx, id, []store.State{store.Reverting}, func(r *store.Request, ch *store.Changes) error {
 			r.State = store.RevertFailed
 			r.Attempts++
-			r.LastError = rerr.Error()
+			r.LastError = ErrorMessage(rerr) // the sentence people read; the detail is logged
 			r.DueAt = done.Add(c.backoff(r.Attempts))
 			r.Results = mustJSON(results)
 			ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "revert_failed",
-				Detail: fmt.Sprintf("attempt %d: %v; next try at %s", r.Attempts, rerr, r.DueAt.UTC().Format(time.RFC3339))})
+				Detail: fmt.Sprintf("attempt %d: %s next try at %s", r.Attempts, ErrorMessage(rerr), r.DueAt.UTC().Format(time.RFC3339))})
 			ch.Outbox = append(ch.Outbox, c.cardUpdate(*r, ""))
 			if r.Attempts == 1 || r.Attempts%5 == 0 {
 				ch.Outbox = append(ch.Outbox, c.threadPost(*r, renderRevertFailed(*r, done)))
@@ -412,7 +573,7 @@ func (c *Core) Recover(ctx context.Context) error {
 	now := c.now()
 	for _, r := range open {
 		if r.State != store.Reverting {
-			c.interrupted(ctx, r)
+			c.interrupted(ctx, r, true)
 			continue
 		}
 		// A revert that was under way: make it due now, so RunDue repeats it.
@@ -428,21 +589,49 @@ func (c *Core) Recover(ctx context.Context) error {
 }
 
 // interrupted handles an approved or applying request whose worker is gone.
-func (c *Core) interrupted(ctx context.Context, r store.Request) {
+// From the scheduler (force false) it acts only if the request is still due
+// inside the transition that takes it over, so a lease renewed since the due
+// list was read is respected; at start-up (force true) every such request is
+// interrupted, since no other worker can hold the database.
+func (c *Core) interrupted(ctx context.Context, r store.Request, force bool) {
 	ctx = requestLog(ctx, r)
-	c.log.WarnContext(ctx, "interrupted request found; rolling back", "request", r.ID, "state", string(r.State))
+	now := c.now()
+	due := func(r *store.Request) error {
+		if !force && r.DueAt.After(now) {
+			return errNotDue
+		}
+		return nil
+	}
 	if r.ParentID != "" {
-		if err := c.applyExtension(ctx, r); err != nil {
+		if err := c.applyExtension(ctx, r, due); err != nil && !errors.Is(err, errNotDue) {
 			c.log.ErrorContext(ctx, "extension not finished", "request", r.ID, "err", err)
 		}
 		return
 	}
+	c.log.WarnContext(ctx, "interrupted request found; rolling back", "request", r.ID, "state", string(r.State))
 	if r.State == store.Approved {
-		c.fail(ctx, r.ID, []store.State{store.Approved}, nil,
+		c.fail(ctx, r.ID, []store.State{store.Approved}, due, nil,
 			userErrorf("The change was interrupted (c2bot stopped) before anything was written; nothing was changed. Ask again with “fix”."))
 		return
 	}
-	c.rollback(ctx, r, nil, userErrorf("The change was interrupted (c2bot stopped while applying it)."))
+	// Take the apply's lease over, so the apply (if it still runs) writes no more.
+	lease := newLease()
+	r, err := c.cfg.Store.Transition(ctx, r.ID, []store.State{store.Applying}, func(r *store.Request, ch *store.Changes) error {
+		if err := due(r); err != nil {
+			return err
+		}
+		r.Lease = lease
+		r.DueAt = now.Add(c.cfg.ApplyLease)
+		ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "apply_interrupted", Detail: "the apply's lease ran out; rolling back"})
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, store.ErrConflict) {
+			c.log.ErrorContext(ctx, "rollback not started", "request", r.ID, "err", err)
+		}
+		return
+	}
+	c.rollback(ctx, r, lease, nil, userErrorf("The change was interrupted (c2bot stopped while applying it, or the apply outlived its lease)."))
 }
 
 // takeOver claims an approval or apply whose lease ran out before rolling
@@ -492,20 +681,26 @@ func (c *Core) RunDue(ctx context.Context) error {
 		case store.Pending:
 			c.expire(ctx, r.ID)
 		case store.Approved, store.Applying:
+			// On a shared store the takeover claimed it (its due time is now
+			// the claim's lease); alone, the due time is re-checked inside
+			// the transition.
 			if r, ok := c.takeOver(ctx, r); ok {
-				c.interrupted(ctx, r)
+				c.interrupted(ctx, r, c.shared != nil)
 			}
 		case store.Applied:
 			if c.now().Before(r.RevertAt) {
 				c.followUp(ctx, r) // a sign-in check, a checkpoint or the reminder
 				continue
 			}
-			c.revert(ctx, r.ID, "c2bot")
+			c.revert(ctx, r.ID, "c2bot", true)
 		case store.RevertFailed, store.Reverting:
-			c.revert(ctx, r.ID, "c2bot")
+			c.revert(ctx, r.ID, "c2bot", true)
 		default:
 			// A final state with a stale due time: clear it.
 			_, _ = c.cfg.Store.Transition(ctx, r.ID, []store.State{r.State}, func(r *store.Request, _ *store.Changes) error {
+				if !r.State.Final() {
+					return errNotDue // it moved on since the due list was read
+				}
 				r.DueAt = time.Time{}
 				return nil
 			})

@@ -134,7 +134,8 @@ func (c *Core) flushOnce(ctx context.Context, claim bool) (int, error) {
 		case errors.Is(err, bot.ErrUndeliverable):
 			c.metrics.Delivery(it.Platform, DeliveryDropped)
 			c.log.ErrorContext(ctx, "notification dropped", "outbox_id", it.ID, "request", it.RequestID, "err", err)
-			c.audit1(ctx, store.Event{Actor: "c2bot", Action: "notification_dropped", RequestID: it.RequestID, Detail: err.Error()})
+			c.audit1(ctx, store.Event{Actor: "c2bot", Action: "notification_dropped", RequestID: it.RequestID,
+				Detail: "the conversation cannot be reached any more (the error is in c2bot's log)"})
 			if err := c.outboxDone(ctx, it.ID); err != nil {
 				return 0, fmt.Errorf("outbox: %w", err)
 			}

@@ -7,7 +7,74 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
+
+// Bounds on what a person may type. Every user-supplied field has one, so
+// an oversized command gets a clear reply and is never stored or sent on.
+const (
+	// maxCommandLen bounds the whole command text, in characters.
+	maxCommandLen = 2000
+	// maxWords bounds how many words a command has.
+	maxWords = 24
+	// maxWordLen bounds a positional word: a tenant name, a request id, a
+	// duration.
+	maxWordLen = 64
+	// maxReasonLen bounds --reason.
+	maxReasonLen = 500
+	// maxAccountLen bounds --account, a user principal name: a sanity bound
+	// well above the user principal names tenants use.
+	maxAccountLen = 256
+	// maxDurationLen bounds a duration as typed ("90m", "1h30m", "2d").
+	maxDurationLen = 16
+)
+
+// flagLimits bounds each flag's value, in characters; other flags get maxWordLen.
+var flagLimits = map[string]int{
+	"reason":  maxReasonLen,
+	"account": maxAccountLen,
+	"version": 16,
+	"product": 16,
+	"for":     32,
+	"since":   32,
+}
+
+// checkCommandLen refuses a command text longer than maxCommandLen.
+func checkCommandLen(text string) error {
+	if n := utf8.RuneCountInString(text); n > maxCommandLen {
+		return fmt.Errorf("the command is too long (%d characters; %d at most)", n, maxCommandLen)
+	}
+	return nil
+}
+
+// checkBounds refuses a command whose words or flag values are too long or
+// too many, naming the field.
+func (a args) checkBounds() error {
+	if n := len(a.pos) + len(a.flags); n > maxWords {
+		return fmt.Errorf("the command has too many words (%d; %d at most)", n, maxWords)
+	}
+	for _, w := range a.pos {
+		if n := utf8.RuneCountInString(w); n > maxWordLen {
+			return fmt.Errorf("%.20q… is too long (%d characters; %d at most)", w, n, maxWordLen)
+		}
+	}
+	for name, v := range a.flags {
+		limit, ok := flagLimits[name]
+		if !ok {
+			limit = maxWordLen
+		}
+		if n := utf8.RuneCountInString(strings.TrimSpace(v)); n > limit {
+			if name == "reason" {
+				return fmt.Errorf("the reason is too long (%d characters; %d at most)", n, limit)
+			}
+			return fmt.Errorf("--%s is too long (%d characters; %d at most)", name, n, limit)
+		}
+	}
+	if utf8.RuneCountInString(a.verb) > maxWordLen {
+		return fmt.Errorf("that is not a command (%d characters)", utf8.RuneCountInString(a.verb))
+	}
+	return nil
+}
 
 // args is a parsed command line: positional words and --flags.
 type args struct {
@@ -125,17 +192,30 @@ func (a args) only(allowed ...string) error {
 	return nil
 }
 
-// ParseDuration parses a Go duration ("90m", "8h") or a number of days
-// ("2d"). It rejects zero and negative values.
+// ParseDuration parses a Go duration ("90m", "8h"), a number of days
+// ("2d"), or days followed by a Go duration ("1d2h30m", as humanDuration
+// writes it, so a window shown in a card can be typed back). It rejects
+// zero and negative values.
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(strings.ToLower(s))
+	if n := utf8.RuneCountInString(s); n > maxDurationLen {
+		return 0, fmt.Errorf("a duration of %d characters is too long (%d at most; try 90m, 8h or 2d)", n, maxDurationLen)
+	}
 	var d time.Duration
-	if strings.HasSuffix(s, "d") && !strings.HasSuffix(s, "ms") {
-		n, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64)
-		if err != nil || n > 365 {
+	// No Go duration unit has a "d": one marks days.
+	if days, rest, ok := strings.Cut(s, "d"); ok {
+		n, err := strconv.ParseFloat(days, 64)
+		if err != nil || n != n || n > 365 || n < 0 || strings.ContainsAny(days, "+-") {
 			return 0, fmt.Errorf("%q is not a duration (try 90m, 8h or 2d)", s)
 		}
 		d = time.Duration(n * float64(24*time.Hour))
+		if rest != "" {
+			r, err := time.ParseDuration(rest)
+			if err != nil || r < 0 || strings.HasPrefix(rest, "+") {
+				return 0, fmt.Errorf("%q is not a duration (try 90m, 8h or 2d)", s)
+			}
+			d += r
+		}
 	} else {
 		var err error
 		d, err = time.ParseDuration(s)

@@ -625,7 +625,11 @@ func renderAudit(id string, events []store.Event) bot.Message {
 		if e.Detail != "" {
 			v += ": " + e.Detail
 		}
-		s.Facts = append(s.Facts, bot.Fact{Name: fmt.Sprintf("#%d %s · %s", e.Seq, stamp(e.At), e.Actor), Value: v})
+		name := fmt.Sprintf("#%d %s · %s", e.Seq, stamp(e.At), e.Actor)
+		if e.Tenant != "" {
+			name += " · " + e.Tenant
+		}
+		s.Facts = append(s.Facts, bot.Fact{Name: name, Value: v})
 	}
 	m.Sections = []bot.Section{s}
 	return m

@@ -27,6 +27,9 @@ type Backend interface {
 	// Transition is a compare-and-swap on the request's state, committed in
 	// one transaction with its due time and changes; see (*Store).Transition.
 	Transition(ctx context.Context, id string, from []State, fn func(r *Request, ch *Changes) error) (Request, error)
+	// TransitionPair is Transition on two requests at once (an extension and
+	// the change it extends), in one transaction; see (*Store).TransitionPair.
+	TransitionPair(ctx context.Context, id1 string, from1 []State, id2 string, from2 []State, fn func(r1, r2 *Request, ch *Changes) error) (Request, Request, error)
 	// List returns requests newest first.
 	List(ctx context.Context, limit int, states ...State) ([]Request, error)
 	// Due returns the requests due at now, earliest first.

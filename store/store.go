@@ -118,6 +118,12 @@ type Request struct {
 	// latest failure, as logged (no secrets).
 	Attempts  int    `json:"attempts,omitempty"`
 	LastError string `json:"last_error,omitempty"`
+	// Lease names the worker that currently owns an apply or its rollback
+	// (an opaque token the caller chooses). The owner checks it in every
+	// transition it makes while DueAt is its lease expiry, so a worker whose
+	// lease was taken over finds out before its next write. The store never
+	// interprets it.
+	Lease string `json:"lease,omitempty"`
 
 	Items json.RawMessage `json:"items,omitempty"` // the change plan
 	Conv  json.RawMessage `json:"conv,omitempty"`  // where it was asked
@@ -457,6 +463,76 @@ func (s *Store) Transition(ctx context.Context, id string, from []State, fn func
 		return Request{}, err
 	}
 	return out, nil
+}
+
+// TransitionPair is Transition for two requests at once: request id must be
+// in one of from and request other in one of otherFrom; fn may change both,
+// and both, their due-time index entries and ch are committed in one
+// transaction, or nothing is (an extension that moves its parent's revert
+// time and is marked applied in the same commit). Audit events and outbox
+// items in ch that name no request belong to id. It returns ErrNotFound,
+// ErrConflict (a *ConflictError naming the request that is in another
+// state), or fn's error. The two ids must differ.
+func (s *Store) TransitionPair(ctx context.Context, id string, from []State, other string, otherFrom []State,
+	fn func(r, o *Request, ch *Changes) error) (Request, Request, error) {
+	if err := ctx.Err(); err != nil {
+		return Request{}, Request{}, err
+	}
+	if len(from) == 0 || len(otherFrom) == 0 {
+		return Request{}, Request{}, fmt.Errorf("transition %s and %s: no from states given", id, other)
+	}
+	if id == other {
+		return Request{}, Request{}, fmt.Errorf("transition %s: the pair names one request twice", id)
+	}
+	var outR, outO Request
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		r, err := getRequest(tx, id)
+		if err != nil {
+			return err
+		}
+		o, err := getRequest(tx, other)
+		if err != nil {
+			return err
+		}
+		if !stateIn(r.State, from) {
+			return &ConflictError{ID: id, State: r.State}
+		}
+		if !stateIn(o.State, otherFrom) {
+			return &ConflictError{ID: other, State: o.State}
+		}
+		oldR, oldO := r.DueAt, o.DueAt
+		var ch Changes
+		if err := fn(&r, &o, &ch); err != nil {
+			return err
+		}
+		r.ID, o.ID = id, other
+		for _, x := range []struct {
+			req *Request
+			old time.Time
+		}{{&r, oldR}, {&o, oldO}} {
+			if err := validRequest(x.req); err != nil {
+				return fmt.Errorf("request %s: %w", x.req.ID, err)
+			}
+			if err := delDue(tx, x.req.ID, x.old); err != nil {
+				return err
+			}
+			if err := putDue(tx, x.req.ID, x.req.DueAt); err != nil {
+				return err
+			}
+			if err := putRequest(tx, x.req); err != nil {
+				return err
+			}
+		}
+		if err := s.applyChanges(tx, &r, ch); err != nil {
+			return err
+		}
+		outR, outO = r, o
+		return nil
+	})
+	if err != nil {
+		return Request{}, Request{}, err
+	}
+	return outR, outO, nil
 }
 
 // List returns requests, newest first, whose state is in states (all when

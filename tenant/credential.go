@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -42,22 +43,46 @@ func (m *msalCredential) GetToken(ctx context.Context, opts policy.TokenRequestO
 		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
 			return azcore.AccessToken{}, fmt.Errorf("get token: %w", ctxErr)
 		}
-		return azcore.AccessToken{}, fmt.Errorf("%w: %s", ErrAuthentication, m.redact(err.Error()))
+		return azcore.AccessToken{}, newSignInError(err.Error(), m.secrets...)
 	}
 	return tok, nil
 }
 
-func (m *msalCredential) redact(s string) string {
-	for _, sec := range m.secrets {
-		if sec != "" {
-			s = strings.ReplaceAll(s, sec, "[redacted]")
-		}
-	}
-	s = strings.Join(strings.Fields(s), " ")
+// signInError is a failed token request. Its text is MSAL's, which quotes
+// the authority's answer (and an authority may echo the request body, secret
+// and assertion included): every credential is redacted from it when it is
+// made, before anything can log it. It matches ErrAuthentication.
+type signInError struct {
+	// code is the first AADSTS code in the answer ("AADSTS7000215"), if any.
+	code string
+	// detail is the redacted, bounded text.
+	detail string
+}
+
+// aadstsCode finds Entra's error code in an answer.
+var aadstsCode = regexp.MustCompile(`AADSTS\d+`)
+
+func newSignInError(text string, secrets ...string) *signInError {
+	s := strings.Join(strings.Fields(Redact(text, secrets...)), " ")
 	if len(s) > maxAuthMessage {
 		s = s[:maxAuthMessage] + "…"
 	}
-	return s
+	return &signInError{code: aadstsCode.FindString(s), detail: s}
+}
+
+func (e *signInError) Error() string { return ErrAuthentication.Error() + ": " + e.detail }
+
+// Is makes errors.Is(err, ErrAuthentication) true.
+func (e *signInError) Is(target error) bool { return target == ErrAuthentication }
+
+// UserMessage is what a person in the channel reads: the sign-in failed,
+// with Entra's code, never the authority's text.
+func (e *signInError) UserMessage() string {
+	msg := "c2bot cannot sign in to the tenant"
+	if e.code != "" {
+		msg += " (" + e.code + ")"
+	}
+	return msg + ": check the app's client secret or certificate, its id and the tenant id. The details are in c2bot's log."
 }
 
 // tokenClient is what msalCredential asks for tokens: an MSAL confidential

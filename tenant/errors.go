@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -50,7 +51,7 @@ func (e *GraphError) Error() string {
 		}
 	}
 	fmt.Fprintf(&b, "%s (HTTP %d)", code, e.Status)
-	if msg := strings.TrimSpace(e.Message); msg != "" {
+	if msg := strings.TrimSpace(Redact(e.Message)); msg != "" {
 		if len(msg) > maxMessage {
 			msg = msg[:maxMessage] + "…"
 		}
@@ -62,6 +63,41 @@ func (e *GraphError) Error() string {
 	}
 	return b.String()
 }
+
+// UserMessage is what a person in the channel reads: Graph's code, the
+// status and the request id, never Graph's own text (an upstream answer is
+// logged, not posted).
+func (e *GraphError) UserMessage() string {
+	var b strings.Builder
+	switch {
+	case e.Status == http.StatusForbidden:
+		b.WriteString("Microsoft Graph refused: c2bot's app lacks a permission, admin consent or licence for this")
+	case e.Status == http.StatusUnauthorized:
+		b.WriteString("Microsoft Graph did not accept c2bot's sign-in")
+	case e.Status == http.StatusTooManyRequests:
+		b.WriteString("Microsoft Graph is throttling c2bot; it will try again later")
+	case e.Status == http.StatusNotFound:
+		b.WriteString("Microsoft Graph did not find the setting or policy")
+	case e.Status >= 500:
+		b.WriteString("Microsoft Graph is having trouble")
+	default:
+		b.WriteString("Microsoft Graph refused the request")
+	}
+	code := e.Code
+	if !plainCode.MatchString(code) {
+		code = http.StatusText(e.Status) // none, or not a code: not quoted
+	}
+	fmt.Fprintf(&b, " (%s, HTTP %d", code, e.Status)
+	if e.RequestID != "" {
+		fmt.Fprintf(&b, ", request-id %s", e.RequestID)
+	}
+	b.WriteString(").")
+	return b.String()
+}
+
+// plainCode is what a Graph error code looks like
+// ("Authorization_RequestDenied", "Request_ResourceNotFound").
+var plainCode = regexp.MustCompile(`^[A-Za-z0-9_.]{1,64}$`)
 
 // AsGraphError returns the GraphError in err's chain, or nil.
 func AsGraphError(err error) *GraphError {

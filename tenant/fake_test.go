@@ -82,6 +82,10 @@ type fakeTenant struct {
 	federated map[string]bool
 	// tokenLifetime is expires_in of issued tokens; zero means 3599.
 	tokenLifetime int
+	// echoToken makes the token endpoint refuse every request and quote
+	// it back — headers and raw body — as a careless authority or a proxy's
+	// error page might.
+	echoToken bool
 }
 
 func readFixture(t *testing.T, name string) []byte {
@@ -202,6 +206,16 @@ func (f *fakeTenant) serveEntra(w http.ResponseWriter, r *http.Request) {
 			"authorization_endpoint": base + "/oauth2/v2.0/authorize",
 			"issuer":                 base + "/v2.0",
 		})
+	case r.Method == http.MethodPost && r.URL.Path == "/"+testTenantID+"/oauth2/v2.0/token" && f.echoTokenOn():
+		raw, _ := io.ReadAll(r.Body)
+		var hdr strings.Builder
+		_ = r.Header.Write(&hdr)
+		writeJSONTest(w, http.StatusBadRequest, map[string]any{
+			"error":             "invalid_request",
+			"error_description": "AADSTS900144: could not parse the request: " + string(raw) + "\n" + hdr.String(),
+			"error_codes":       []int{900144},
+			"request_body":      string(raw),
+		})
 	case r.Method == http.MethodPost && r.URL.Path == "/"+testTenantID+"/oauth2/v2.0/token":
 		if err := r.ParseForm(); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -232,6 +246,12 @@ func (f *fakeTenant) serveEntra(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+func (f *fakeTenant) echoTokenOn() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.echoToken
 }
 
 // checkClient validates the client credentials; "" means accepted.

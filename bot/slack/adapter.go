@@ -13,10 +13,13 @@ package slack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,11 +38,13 @@ type Submitter interface {
 // Adapter is the Slack side of c2bot: a bot.Sender and bot.EphemeralSender
 // for the Web API, an http.Handler for HTTP mode and a Socket Mode client.
 type Adapter struct {
-	cfg    Config
-	log    *slog.Logger
-	api    *slack.Client
-	sub    atomic.Pointer[submitterBox]
-	seen   *recent
+	cfg  Config
+	log  *slog.Logger
+	api  *slack.Client
+	sub  atomic.Pointer[submitterBox]
+	seen *recent
+	// served are the workspaces requests may come from.
+	served *workspaces
 	botID  atomic.Pointer[string] // the bot's user id, learnt from auth.test
 	sleep  func(ctx context.Context, d time.Duration) error
 	notify sync.WaitGroup // background "busy" notices, waited for by Close
@@ -74,12 +79,17 @@ func New(cfg Config) (*Adapter, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	served, err := newWorkspaces(cfg.TeamIDs)
+	if err != nil {
+		return nil, fmt.Errorf("slack config: %w", err)
+	}
 	a := &Adapter{
-		cfg:   cfg,
-		log:   cfg.Logger.With("platform", bot.Slack),
-		seen:  newRecent(dedupTTL, dedupMax, cfg.Now),
-		sleep: sleepCtx,
-		slots: make(chan struct{}, maxNotices),
+		served: served,
+		cfg:    cfg,
+		log:    cfg.Logger.With("platform", bot.Slack),
+		seen:   newRecent(dedupTTL, dedupMax, cfg.Now),
+		sleep:  sleepCtx,
+		slots:  make(chan struct{}, maxNotices),
 	}
 	a.api = slack.New(cfg.BotToken, a.clientOptions()...)
 	return a, nil
@@ -103,13 +113,15 @@ func (a *Adapter) Attach(s Submitter) {
 func (a *Adapter) Platform() string { return bot.Slack }
 
 // Check calls auth.test to verify the bot token and remembers the bot's
-// user id (used to strip mentions). A rejected token gives an error naming
+// user id (used to strip mentions) and its workspace, whose requests are
+// then served (with Config.TeamIDs); until Check has run, only the
+// workspaces of Config.TeamIDs are. A rejected token gives an error naming
 // C2_SLACK_BOT_TOKEN, never the token itself.
 func (a *Adapter) Check(ctx context.Context) error {
-	var resp *slack.AuthTestResponse
+	var resp *authTestResponse
 	err := a.call(ctx, "auth.test", func(ctx context.Context) error {
 		var err error
-		resp, err = a.api.AuthTestContext(ctx)
+		resp, err = a.authTest(ctx)
 		return err
 	})
 	if err != nil {
@@ -120,8 +132,56 @@ func (a *Adapter) Check(ctx context.Context) error {
 	}
 	id := resp.UserID
 	a.botID.Store(&id)
-	a.log.InfoContext(ctx, "slack connected", "team", resp.Team, "team_id", resp.TeamID, "bot_user", resp.User, "bot_user_id", resp.UserID)
+	a.served.learn(resp.TeamID, resp.EnterpriseID, resp.IsEnterpriseInstall)
+	a.log.InfoContext(ctx, "slack connected", "team", resp.Team, "team_id", resp.TeamID, "enterprise_id", resp.EnterpriseID,
+		"enterprise_install", resp.IsEnterpriseInstall, "bot_user", resp.User, "bot_user_id", resp.UserID)
 	return nil
+}
+
+// authTestResponse is auth.test's answer. slack-go's AuthTestResponse has
+// no is_enterprise_install, which tells an organisation-wide install
+// (docs.slack.dev/reference/methods/auth.test; api.slack.com/enterprise/apps/reference).
+type authTestResponse struct {
+	OK                  bool   `json:"ok"`
+	Error               string `json:"error"`
+	Team                string `json:"team"`
+	TeamID              string `json:"team_id"`
+	User                string `json:"user"`
+	UserID              string `json:"user_id"`
+	EnterpriseID        string `json:"enterprise_id"`
+	IsEnterpriseInstall bool   `json:"is_enterprise_install"`
+}
+
+// authTest calls auth.test directly (the token goes in the Authorization
+// header, as for every call). Errors take slack-go's types, so call and
+// the error classification treat them like any other call's.
+func (a *Adapter) authTest(ctx context.Context) (*authTestResponse, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.cfg.APIURL+"auth.test", nil)
+	if err != nil {
+		return nil, fmt.Errorf("auth.test request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+a.cfg.BotToken)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := a.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode == http.StatusTooManyRequests {
+		wait, _ := strconv.Atoi(res.Header.Get("Retry-After"))
+		return nil, &slack.RateLimitedError{RetryAfter: time.Duration(wait) * time.Second}
+	}
+	if res.StatusCode != http.StatusOK {
+		return nil, slack.StatusCodeError{Code: res.StatusCode, Status: res.Status}
+	}
+	var out authTestResponse
+	if err := json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&out); err != nil {
+		return nil, fmt.Errorf("auth.test: decode answer: %w", err)
+	}
+	if !out.OK {
+		return nil, slack.SlackErrorResponse{Err: out.Error}
+	}
+	return &out, nil
 }
 
 func (a *Adapter) botUserID() string {
@@ -210,16 +270,23 @@ func (a *Adapter) call(ctx context.Context, method string, fn func(context.Conte
 		}
 		wait, limited := retryAfter(err)
 		if !limited {
-			return classify(err)
+			return a.redact(classify(err))
 		}
 		if attempt >= maxRateLimitRetries || wait > maxRetryAfter {
-			return fmt.Errorf("%s still rate limited after %d attempts: %w", method, attempt+1, err)
+			return a.redact(fmt.Errorf("%s still rate limited after %d attempts: %w", method, attempt+1, err))
 		}
 		a.log.WarnContext(ctx, "slack rate limited", "method", method, "retry_after", wait.String(), "attempt", attempt+1)
 		if err := a.sleep(ctx, wait); err != nil {
 			return fmt.Errorf("%s: waiting out rate limit: %w", method, err)
 		}
 	}
+}
+
+// redact removes the tokens and the signing secret (and any credential
+// an answer might quote) from err's text; errors.Is and errors.As still see
+// the chain.
+func (a *Adapter) redact(err error) error {
+	return bot.RedactError(err, a.cfg.BotToken, a.cfg.AppToken, a.cfg.SigningSecret)
 }
 
 // retryAfter reports whether err is a rate limit and how long to wait.

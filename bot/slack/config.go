@@ -35,6 +35,11 @@ type Config struct {
 	Now func() time.Time
 	// HTTPClient sends Web API calls; a client with a 30 s timeout when nil.
 	HTTPClient *http.Client
+	// TeamIDs are further workspaces (T…) or Enterprise Grid organisations
+	// (E…) whose requests are served, C2_SLACK_TEAM_IDS; the bot token's own
+	// workspace (auth.test, see Adapter.Check) always is. Requests from any
+	// other workspace are refused.
+	TeamIDs []string
 }
 
 // defaultHTTPTimeout bounds one Web API call when Config.HTTPClient is nil.

@@ -84,9 +84,13 @@ func readVector(t *testing.T, name string) signingVector {
 	return v
 }
 
+// fixtureTeams are the workspaces the fake Slack and the fixtures' payloads
+// come from (slash_command_*, block_actions_*, signing_vector_*).
+var fixtureTeams = []string{slacktest.TeamID, "T0001", "T111", "T1DC2JH3J", "T9TK3CUKW"}
+
 // newTestAdapter returns an adapter talking to a fresh fake Slack, with
 // the clock fixed at now and rate-limit waits recorded instead of slept.
-func newTestAdapter(t *testing.T, now time.Time, mod func(*Config)) (*Adapter, *slacktest.Server, *[]time.Duration) {
+func newTestAdapter(t testing.TB, now time.Time, mod func(*Config)) (*Adapter, *slacktest.Server, *[]time.Duration) {
 	t.Helper()
 	srv := slacktest.NewServer()
 	t.Cleanup(srv.Close)
@@ -96,6 +100,8 @@ func newTestAdapter(t *testing.T, now time.Time, mod func(*Config)) (*Adapter, *
 		APIURL:        srv.APIURL(),
 		Logger:        quietLogger(),
 		Now:           func() time.Time { return now },
+		// The fake Slack's workspace and those of the fixtures.
+		TeamIDs: fixtureTeams,
 	}
 	if mod != nil {
 		mod(&cfg)

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/c2bot/c2bot/bot"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
 )
@@ -137,12 +136,24 @@ func (a *Adapter) serveCommand(w http.ResponseWriter, r *http.Request, body []by
 		http.Error(w, "not a slash command", http.StatusBadRequest)
 		return
 	}
-	writeJSON(w, a.slashAck(fromSlashCommand(sc), retryHeader(r) != ""))
+	writeJSON(w, a.slashAck(sc, retryHeader(r) != ""))
 }
 
-// slashAck submits cmd and returns the ephemeral response Slack shows the
-// user who typed it (the HTTP body, or the Socket Mode ack payload).
-func (a *Adapter) slashAck(cmd bot.Command, retry bool) map[string]string {
+// slashOrigin is where a slash command comes from.
+func slashOrigin(sc slack.SlashCommand) origin {
+	return origin{team: sc.TeamID, enterprise: sc.EnterpriseID}
+}
+
+// slashAck submits the command and returns the ephemeral response Slack
+// shows the user who typed it (the HTTP body, or the Socket Mode ack
+// payload). A command from a workspace c2bot does not serve is answered
+// with the reason and not run.
+func (a *Adapter) slashAck(sc slack.SlashCommand, retry bool) map[string]string {
+	if why := a.served.refusal(slashOrigin(sc)); why != "" {
+		a.log.Warn("slack command from another workspace refused", "team_id", sc.TeamID, "enterprise_id", sc.EnterpriseID, "user", sc.UserID)
+		return map[string]string{"response_type": "ephemeral", "text": why}
+	}
+	cmd := fromSlashCommand(sc)
 	ok, reason := a.accept(cmd, retry)
 	text := reason
 	if ok {
@@ -204,6 +215,15 @@ func (a *Adapter) handleInteraction(ic slack.InteractionCallback, retry bool) {
 		a.log.Debug("slack interaction ignored", "type", string(ic.Type))
 		return
 	}
+	o := origin{team: ic.Team.ID, enterprise: ic.Team.EnterpriseID, userTeam: ic.User.TeamID}
+	if o.enterprise == "" {
+		o.enterprise = ic.Enterprise.ID
+	}
+	if why := a.served.refusal(o); why != "" {
+		a.log.Warn("slack click from another workspace refused", "team_id", o.team, "user_team", o.userTeam, "enterprise_id", o.enterprise, "user", cmd.User.ID)
+		a.noticeLater(cmd.Conv, cmd.User, why)
+		return
+	}
 	if ok, reason := a.accept(cmd, retry); !ok {
 		a.noticeLater(cmd.Conv, cmd.User, reason)
 	}
@@ -256,6 +276,12 @@ func (a *Adapter) handleEvent(ev slackevents.EventsAPIEvent, retry bool) {
 	}
 	cmd, ok := fromAppMention(eventID, mention, a.botUserID())
 	if !ok {
+		return
+	}
+	o := origin{team: ev.TeamID, enterprise: ev.EnterpriseID, userTeam: mention.UserTeam, extShared: ev.IsExtSharedChannel}
+	if why := a.served.refusal(o); why != "" {
+		a.log.Warn("slack mention from another workspace refused", "team_id", o.team, "user_team", o.userTeam, "enterprise_id", o.enterprise, "user", cmd.User.ID)
+		a.noticeLater(cmd.Conv, cmd.User, why)
 		return
 	}
 	if ok, reason := a.accept(cmd, retry); !ok {

@@ -89,7 +89,10 @@ func TestSigningVectors(t *testing.T) {
 			if got.Code != tt.want {
 				t.Fatalf("status = %d, want %d (%s)", got.Code, tt.want, got.Body)
 			}
-			if n := len(rec.commands()); (tt.want == http.StatusOK) != (n == 1) {
+			// The slack-go vector is an event from workspace "XXXXXXXXX",
+			// which c2bot does not serve: signed, acknowledged, not run.
+			runs := tt.want == http.StatusOK && tt.v.RawBody != sgo.RawBody
+			if n := len(rec.commands()); runs != (n == 1) {
 				t.Fatalf("%d commands submitted for status %d", n, got.Code)
 			}
 		})

@@ -35,9 +35,9 @@ func (a *Adapter) RunSocketMode(ctx context.Context) error {
 				return nil
 			}
 			if code := slackErrorCode(err); authErrors[code] || err.Error() == "invalid_auth" {
-				return fmt.Errorf("slack socket mode: the app token was refused (%s); check C2_SLACK_APP_TOKEN", err.Error())
+				return fmt.Errorf("slack socket mode: the app token was refused (%s); check C2_SLACK_APP_TOKEN", a.redact(err).Error())
 			}
-			return fmt.Errorf("slack socket mode: %w", err)
+			return fmt.Errorf("slack socket mode: %w", a.redact(err))
 		case evt := <-sm.Events:
 			a.handleSocketEvent(runCtx, sm, evt)
 		}
@@ -63,7 +63,7 @@ func (a *Adapter) handleSocketEvent(ctx context.Context, sm *socketmode.Client, 
 			ack(nil)
 			return
 		}
-		ack(a.slashAck(fromSlashCommand(sc), retry))
+		ack(a.slashAck(sc, retry))
 	case socketmode.EventTypeInteractive:
 		ack(nil)
 		if ic, ok := evt.Data.(slack.InteractionCallback); ok {
@@ -86,13 +86,13 @@ func (a *Adapter) handleSocketEvent(ctx context.Context, sm *socketmode.Client, 
 					a.log.WarnContext(ctx, "slack socket ack failed", "envelope_id", env.EnvelopeID, "err", err)
 				}
 			}
-			a.log.DebugContext(ctx, "slack socket message ignored", "err", bad.Cause)
+			a.log.DebugContext(ctx, "slack socket message ignored", "err", a.redact(bad.Cause))
 		}
 	case socketmode.EventTypeConnected:
 		a.log.InfoContext(ctx, "slack socket mode connected")
 	case socketmode.EventTypeConnectionError:
 		if ce, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
-			a.log.WarnContext(ctx, "slack socket mode connection failed", "attempt", ce.Attempt, "backoff", ce.Backoff.String(), "err", ce.ErrorObj)
+			a.log.WarnContext(ctx, "slack socket mode connection failed", "attempt", ce.Attempt, "backoff", ce.Backoff.String(), "err", a.redact(ce.ErrorObj))
 		}
 	case socketmode.EventTypeInvalidAuth:
 		a.log.ErrorContext(ctx, "slack socket mode: app token refused")

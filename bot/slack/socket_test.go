@@ -112,7 +112,7 @@ func TestSocketModeBusy(t *testing.T) {
 	defer func() { stop(); <-done }()
 
 	id, err := srv.SendEnvelope(ctx, slacktest.EnvelopeSlashCommand, map[string]string{
-		"channel_id": "C1", "user_id": "U1", "command": "/c2", "text": "status", "trigger_id": "t.busy",
+		"channel_id": "C1", "user_id": "U1", "command": "/c2", "text": "status", "trigger_id": "t.busy", "team_id": slacktest.TeamID,
 	}, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -77,6 +77,23 @@ func (a *inActivity) tenantID() string {
 	return ""
 }
 
+// tenantIDs returns every tenant id the activity carries: Teams puts the
+// tenant in channelData.tenant.id (and in conversation.tenantId); both are
+// checked, so one cannot be set to an allowed tenant while the other says
+// otherwise.
+func (a *inActivity) tenantIDs() []string {
+	var ids []string
+	if t, ok := a.ChannelData["tenant"].(map[string]any); ok {
+		if id, ok := t["id"].(string); ok && id != "" {
+			ids = append(ids, id)
+		}
+	}
+	if a.Conversation.TenantID != "" {
+		ids = append(ids, a.Conversation.TenantID)
+	}
+	return ids
+}
+
 // reference returns what is needed to post into the activity's
 // conversation later: serviceUrl, the conversation (without a thread), its
 // tenant, the bot and the channel id.
@@ -103,15 +120,12 @@ func (a *inActivity) conversation() bot.Conversation {
 	return bot.Conversation{Platform: bot.Teams, ID: base, Thread: thread, Ref: ref}
 }
 
-// user returns who sent the activity: the Entra object id when Teams sends
-// one (stable across bots and chats, what approver lists hold), else the
-// Teams user id.
+// user returns who sent the activity: the Entra object id (stable across
+// bots and chats, what approver lists hold). There is no fallback to
+// from.id, a per-bot Teams id that approver lists never hold; without an
+// aadObjectId the ID is empty and the adapter runs nothing for the sender.
 func (a *inActivity) user() bot.User {
-	id := a.From.AadObjectID
-	if id == "" {
-		id = a.From.ID
-	}
-	return bot.User{ID: id, Name: a.From.Name}
+	return bot.User{ID: a.From.AadObjectID, Name: a.From.Name}
 }
 
 // clickCommand returns the command carried by a card action: value.c2cmd

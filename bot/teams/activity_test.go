@@ -126,7 +126,8 @@ func TestFixturesParseIntoCommands(t *testing.T) {
 			fields: map[string]any{"text": "status"},
 			wantOK: true,
 			want: bot.Command{ID: "f:5261769396935243054", Text: "status",
-				User: bot.User{ID: "29:102jd210jd010icsoaeclaejcoa9ue09u", Name: "John Smith"},
+				// No aadObjectId: no id (from.id is never used).
+				User: bot.User{Name: "John Smith"},
 				Conv: bot.Conversation{Platform: bot.Teams, ID: "19:malejcou081i20ojmlcau0@thread.skype", Thread: "1498171086622"}},
 			wantRef: schema.ConversationReference{
 				Bot:          schema.ChannelAccount{ID: "28:76096e45-119f-4736-859c-6dfff54395f7", Name: "MyBot"},
@@ -141,7 +142,7 @@ func TestFixturesParseIntoCommands(t *testing.T) {
 			want: func() bot.Command {
 				conv := bot.Conversation{Platform: bot.Teams, ID: "19:malejcou081i20ojmlcau0@thread.skype", Thread: "1498171086622"}
 				return bot.Command{ID: "f:5261769396935243054", Text: "fix contoso --for 2h",
-					User: bot.User{ID: "29:102jd210jd010icsoaeclaejcoa9ue09u", Name: "John Smith"}, Conv: conv,
+					User: bot.User{Name: "John Smith"}, Conv: conv, // no aadObjectId
 					Origin: &bot.MessageRef{Conv: conv, ID: "1575667808184"}}
 			}(),
 		},
@@ -152,7 +153,7 @@ func TestFixturesParseIntoCommands(t *testing.T) {
 			want: func() bot.Command {
 				conv := bot.Conversation{Platform: bot.Teams, ID: "19:97b1ec61-45bf-453c-9059-6e8984e0cef4_8d88f59b-ae61-4300-bec0-caace7d28446@unq.gbl.spaces"}
 				return bot.Command{ID: "f:6894910862892785420", Text: "status",
-					User: bot.User{ID: "29:1Eniglq0-uVL83xNB9GU6w_G5a4SZF0gcJLprZzhtEbel21G_5h-NgoprRw45mP0AXUIZVeqrsIHSYV4ntgfVJQ", Name: "John Doe"},
+					User: bot.User{Name: "John Doe"}, // no aadObjectId
 					Conv: conv, Origin: &bot.MessageRef{Conv: conv, ID: "1575667808184"}}
 			}(),
 		},

@@ -1,6 +1,7 @@
 package teams
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/MicahParks/jwkset"
@@ -43,6 +45,9 @@ var (
 	errUnauthorized = errors.New("unauthorized")
 	// errKeysUnavailable means the signing keys could not be fetched (503).
 	errKeysUnavailable = errors.New("signing keys unavailable")
+	// errForbidden means a valid token does not cover the activity: its
+	// signing key is not endorsed for the activity's channel (403).
+	errForbidden = errors.New("forbidden")
 )
 
 // verifier checks inbound Bot Framework JWTs. The OpenID metadata and the
@@ -61,6 +66,11 @@ type verifier struct {
 	// issuer is the accepted token issuer; empty means botFrameworkIssuer
 	// (the public cloud; national clouds have their own).
 	issuer string
+
+	// endorsed maps each key id of the last fetched key set to the
+	// channel ids its "endorsements" list (jwkset drops that member, so the
+	// key set's bytes are read a second time as they arrive).
+	endorsed atomic.Pointer[map[string][]string]
 
 	mu       sync.Mutex
 	kf       keyfunc.Keyfunc
@@ -84,9 +94,17 @@ func (v *verifier) expectedIssuer() string {
 }
 
 // Verify checks the Authorization header of an activity whose serviceUrl
-// is serviceURL. It returns an error wrapping errUnauthorized when the token
-// is missing or refused, errKeysUnavailable when the keys cannot be fetched.
-func (v *verifier) Verify(ctx context.Context, authz, serviceURL string) error {
+// is serviceURL and whose channelId is channelID. It returns an error
+// wrapping errUnauthorized when the token is missing or refused,
+// errForbidden when the key that signed it is not endorsed for channelID,
+// errKeysUnavailable when the keys cannot be fetched.
+//
+// Endorsements: "The endorsements property within each key contains one or
+// more endorsement strings which you can use to verify that the channel ID
+// specified in the channelId property within the Activity object of the
+// incoming request is authentic" — and if it is missing the bot should
+// answer 403 (learn.microsoft.com/azure/bot-service/rest-api/bot-framework-rest-connector-authentication).
+func (v *verifier) Verify(ctx context.Context, authz, serviceURL, channelID string) error {
 	scheme, raw, ok := strings.Cut(strings.TrimSpace(authz), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" {
 		return fmt.Errorf("%w: no bearer token", errUnauthorized)
@@ -96,7 +114,7 @@ func (v *verifier) Verify(ctx context.Context, authz, serviceURL string) error {
 		return fmt.Errorf("%w: %v", errKeysUnavailable, err)
 	}
 	claims := jwt.MapClaims{}
-	_, err = jwt.ParseWithClaims(strings.TrimSpace(raw), claims, kf.KeyfuncCtx(ctx),
+	tok, err := jwt.ParseWithClaims(strings.TrimSpace(raw), claims, kf.KeyfuncCtx(ctx),
 		jwt.WithValidMethods([]string{"RS256"}),
 		jwt.WithIssuer(v.expectedIssuer()),
 		jwt.WithAudience(v.appID),
@@ -111,7 +129,68 @@ func (v *verifier) Verify(ctx context.Context, authz, serviceURL string) error {
 	if claimed == "" || !strings.EqualFold(claimed, serviceURL) {
 		return fmt.Errorf("%w: serviceurl claim does not match the activity", errUnauthorized)
 	}
+	kid, _ := tok.Header["kid"].(string)
+	if !v.endorses(kid, channelID) {
+		return fmt.Errorf("%w: signing key %q is not endorsed for channel %q", errForbidden, kid, channelID)
+	}
 	return nil
+}
+
+// endorses reports whether the key kid of the last fetched key set lists
+// channelID among its endorsements. An empty channel id is never endorsed.
+func (v *verifier) endorses(kid, channelID string) bool {
+	m := v.endorsed.Load()
+	if m == nil || channelID == "" {
+		return false
+	}
+	for _, e := range (*m)[kid] {
+		if e == channelID {
+			return true
+		}
+	}
+	return false
+}
+
+// maxKeySetBytes bounds a fetched key set.
+const maxKeySetBytes = 1 << 20
+
+// endorsementTap is the transport of the key-set fetches: it passes the
+// answer on unchanged and records the endorsements of each key from the
+// same bytes, so keys and endorsements always come from one fetch.
+type endorsementTap struct {
+	base   http.RoundTripper
+	jwks   string
+	record func(map[string][]string)
+}
+
+func (t endorsementTap) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil || req.URL.String() != t.jwks || resp.StatusCode != http.StatusOK {
+		return resp, err
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxKeySetBytes))
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read signing keys: %w", err)
+	}
+	var set struct {
+		Keys []struct {
+			KID          string   `json:"kid"`
+			Endorsements []string `json:"endorsements"`
+		} `json:"keys"`
+	}
+	if json.Unmarshal(body, &set) == nil {
+		m := make(map[string][]string, len(set.Keys))
+		for _, k := range set.Keys {
+			if k.KID != "" {
+				m[k.KID] = k.Endorsements
+			}
+		}
+		t.record(m)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	return resp, nil
 }
 
 // keys returns the cached key function, loading it when there is none or it
@@ -175,8 +254,14 @@ func (v *verifier) load(ctx context.Context) (keyfunc.Keyfunc, error) {
 	if strings.HasPrefix(v.openIDURL, "https:") && ju.Scheme != "https" {
 		return nil, fmt.Errorf("openid metadata: jwks_uri %q is not https", md.JWKSURI)
 	}
+	base := v.client.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	tapped := *v.client
+	tapped.Transport = endorsementTap{base: base, jwks: ju.String(), record: func(m map[string][]string) { v.endorsed.Store(&m) }}
 	store, err := jwkset.NewStorageFromHTTP(ju.String(), jwkset.HTTPClientStorageOptions{
-		Client:      v.client,
+		Client:      &tapped,
 		Ctx:         ctx,
 		HTTPTimeout: metadataTimeout,
 		// No RefreshInterval: no background goroutine; keys are reloaded

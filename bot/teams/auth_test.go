@@ -30,7 +30,7 @@ var (
 	keyA, keyB, keyC *rsa.PrivateKey
 )
 
-func testKeys(t *testing.T) (a, b, c *rsa.PrivateKey) {
+func testKeys(t testing.TB) (a, b, c *rsa.PrivateKey) {
 	t.Helper()
 	keyOnce.Do(func() {
 		var err error
@@ -50,9 +50,11 @@ type keyServer struct {
 	jwksHits     atomic.Int32
 	mu           sync.Mutex
 	keys         map[string]*rsa.PublicKey
+	// endorsements overrides a key's endorsements (default: msteams).
+	endorsements map[string][]string
 }
 
-func newKeyServer(t *testing.T, keys map[string]*rsa.PublicKey) *keyServer {
+func newKeyServer(t testing.TB, keys map[string]*rsa.PublicKey) *keyServer {
 	ks := &keyServer{keys: keys}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/.well-known/openidconfiguration", func(w http.ResponseWriter, r *http.Request) {
@@ -71,11 +73,15 @@ func newKeyServer(t *testing.T, keys map[string]*rsa.PublicKey) *keyServer {
 		defer ks.mu.Unlock()
 		var keys []map[string]any
 		for kid, pub := range ks.keys {
+			endorsements, ok := ks.endorsements[kid]
+			if !ok {
+				endorsements = []string{"msteams"}
+			}
 			keys = append(keys, map[string]any{
 				"kty": "RSA", "use": "sig", "kid": kid,
 				"n":            base64.RawURLEncoding.EncodeToString(pub.N.Bytes()),
 				"e":            base64.RawURLEncoding.EncodeToString(big.NewInt(int64(pub.E)).Bytes()),
-				"endorsements": []string{"msteams"},
+				"endorsements": endorsements,
 			})
 		}
 		json.NewEncoder(w).Encode(map[string]any{"keys": keys})
@@ -97,7 +103,7 @@ var testNow = time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
 func newAuthAdapter(t *testing.T, ks *keyServer) *Adapter {
 	t.Helper()
 	a, err := New(Config{
-		AppID: testAppID, AppPassword: "not-a-real-secret", AppTenantID: "tenant-1",
+		AppID: testAppID, AppPassword: "not-a-real-secret", AppTenantID: playgroundTenant,
 		AuthorityURL: "https://127.0.0.1:1", OpenIDURL: ks.URL + "/v1/.well-known/openidconfiguration",
 		ListenAddr: ":3978", HTTPClient: ks.Client(), Logger: quietLogger(),
 		Now: func() time.Time { return testNow },
@@ -118,7 +124,7 @@ func validClaims() jwt.MapClaims {
 	}
 }
 
-func sign(t *testing.T, key *rsa.PrivateKey, kid string, claims jwt.MapClaims) string {
+func sign(t testing.TB, key *rsa.PrivateKey, kid string, claims jwt.MapClaims) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
 	tok.Header["kid"] = kid
@@ -135,6 +141,7 @@ func post(t *testing.T, a *Adapter, authz string) int {
 	t.Helper()
 	body := withFields(t, fixture(t, "playground_personal_message.json"), map[string]any{"text": "c2 status", "serviceUrl": testServiceURL})
 	req := httptest.NewRequest(http.MethodPost, "/api/messages", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	if authz != "" {
 		req.Header.Set("Authorization", authz)
 	}

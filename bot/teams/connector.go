@@ -184,6 +184,11 @@ func (a *Adapter) call(ctx context.Context, method, serviceURL, path string, bod
 	if err != nil {
 		return fmt.Errorf("encode activity: %w", err)
 	}
+	if a.auth == nil && !isLoopbackURL(serviceURL) {
+		// Unauthenticated, nothing vouches for a serviceUrl: replies (and
+		// with them approval cards) go to this machine only.
+		return fmt.Errorf("teams: unauthenticated mode sends only to a loopback serviceUrl: %w", bot.ErrUndeliverable)
+	}
 	endpoint := strings.TrimRight(serviceURL, "/") + "/" + path
 	req, err := http.NewRequestWithContext(ctx, method, endpoint, bytes.NewReader(payload))
 	if err != nil {
@@ -208,7 +213,7 @@ func (a *Adapter) call(ctx context.Context, method, serviceURL, path string, bod
 		ce := &connectorError{Status: resp.StatusCode}
 		var er schema.ErrorResponse
 		if json.Unmarshal(data, &er) == nil {
-			ce.Code, ce.Message = er.Error.Code, truncate(er.Error.Message, 200)
+			ce.Code, ce.Message = er.Error.Code, truncate(bot.Redact(er.Error.Message), 200)
 		}
 		return ce
 	}

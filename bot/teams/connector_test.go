@@ -3,6 +3,7 @@ package teams
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -221,6 +222,8 @@ type tokenServer struct {
 	mu     sync.Mutex
 	issued int
 	scopes []string
+	// echo makes the token endpoint refuse and quote the raw request body.
+	echo bool
 }
 
 func newTokenServer(t *testing.T) *tokenServer {
@@ -234,6 +237,11 @@ func newTokenServer(t *testing.T) *tokenServer {
 				"authorization_endpoint": ts.URL + "/tenant-1/oauth2/v2.0/authorize",
 				"issuer":                 ts.URL + "/tenant-1/v2.0",
 			})
+		case r.URL.Path == "/tenant-1/oauth2/v2.0/token" && ts.echo:
+			raw, _ := io.ReadAll(r.Body)
+			w.WriteHeader(http.StatusBadRequest)
+			json.NewEncoder(w).Encode(map[string]any{"error": "invalid_request",
+				"error_description": "AADSTS900144: could not parse " + string(raw), "error_codes": []int{900144}})
 		case r.URL.Path == "/tenant-1/oauth2/v2.0/token":
 			r.ParseForm()
 			ts.mu.Lock()
@@ -314,9 +322,13 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		name string
 		cfg  Config
 	}{
-		{"unauthenticated on all interfaces", Config{ListenAddr: ":3978"}},
-		{"unauthenticated on a public address", Config{ListenAddr: "10.1.2.3:3978"}},
-		{"unauthenticated with no address", Config{}},
+		{"no app id and no opt-in, on loopback", Config{ListenAddr: "127.0.0.1:3978", Tenants: []string{"t"}}},
+		{"no app id and no opt-in", Config{ListenAddr: ":3978", Tenants: []string{"t"}}},
+		{"unauthenticated on all interfaces", Config{ListenAddr: ":3978", Unauthenticated: true, Tenants: []string{"t"}}},
+		{"unauthenticated on a public address", Config{ListenAddr: "10.1.2.3:3978", Unauthenticated: true, Tenants: []string{"t"}}},
+		{"unauthenticated with no address", Config{Unauthenticated: true, Tenants: []string{"t"}}},
+		{"unauthenticated with no tenant", Config{ListenAddr: "127.0.0.1:3978", Unauthenticated: true}},
+		{"unauthenticated and an app id", Config{ListenAddr: "127.0.0.1:3978", Unauthenticated: true, AppID: testAppID, AppPassword: "p", AppTenantID: "t"}},
 		{"no password", Config{AppID: testAppID, AppTenantID: "t"}},
 		{"no tenant", Config{AppID: testAppID, AppPassword: "p"}},
 		{"http authority", Config{AppID: testAppID, AppPassword: "p", AppTenantID: "t", AuthorityURL: "http://login.example"}},
@@ -331,21 +343,22 @@ func TestNewRefusesBadConfig(t *testing.T) {
 
 func TestCheckListen(t *testing.T) {
 	tests := []struct {
-		addr, appID string
-		ok          bool
+		addr   string
+		unauth bool
+		ok     bool
 	}{
-		{"127.0.0.1:3978", "", true},
-		{"[::1]:3978", "", true},
-		{"localhost:3978", "", true},
-		{":3978", "", false},
-		{"0.0.0.0:3978", "", false},
-		{"192.168.1.5:3978", "", false},
-		{"", "", false},
-		{":3978", testAppID, true},
+		{"127.0.0.1:3978", true, true},
+		{"[::1]:3978", true, true},
+		{"localhost:3978", true, true},
+		{":3978", true, false},
+		{"0.0.0.0:3978", true, false},
+		{"192.168.1.5:3978", true, false},
+		{"", true, false},
+		{":3978", false, true},
 	}
 	for _, tc := range tests {
-		if err := CheckListen(tc.addr, tc.appID); (err == nil) != tc.ok {
-			t.Errorf("CheckListen(%q, %q) = %v, want ok=%v", tc.addr, tc.appID, err, tc.ok)
+		if err := CheckListen(tc.addr, tc.unauth); (err == nil) != tc.ok {
+			t.Errorf("CheckListen(%q, %v) = %v, want ok=%v", tc.addr, tc.unauth, err, tc.ok)
 		}
 	}
 }

@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
+	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/infracloudio/msbotbuilder-go/schema"
@@ -26,7 +30,13 @@ const (
 	textNotOurs   = "This button is not a c2 action."
 	textReceived  = "Done; see the conversation."
 	textNoHandler = "c2 is starting up; please try again in a moment."
+	textNoAAD     = "c2 cannot tell who you are: Teams did not send your Entra object id (aadObjectId) with this message, so nothing was run. c2 acts only for signed-in members of its organisation's Teams."
 )
+
+// teamsChannelID is the only Bot Framework channel served: Microsoft Teams.
+// A token for another channel (Web Chat, Direct Line, …) is not a Teams
+// user, and its from.aadObjectId is whatever the client says.
+const teamsChannelID = "msteams"
 
 // invokeResponse is the HTTP body answering an adaptiveCard/action invoke.
 type invokeResponse struct {
@@ -44,9 +54,12 @@ type pendingInvoke struct {
 }
 
 // Handler returns the http.Handler for /api/messages. It answers 401 to a
-// request whose token is refused (nothing is dispatched), 400 to a
-// malformed activity, 503 when the signing keys cannot be fetched or no
-// dispatcher is attached, and 200 once a command is queued. An
+// request whose token is refused (nothing is dispatched), 403 to an
+// activity from another channel than msteams, from a tenant that is not
+// allowed, or signed by a key not endorsed for msteams (and, unauthenticated,
+// to a browser request or a non-loopback serviceUrl), 415 to a body that is
+// not JSON, 400 to a malformed activity, 503 when the signing keys cannot be
+// fetched or no dispatcher is attached, and 200 once a command is queued. An
 // adaptiveCard/action invoke is answered with the updated card when the
 // handler updates it within a few seconds.
 func (a *Adapter) Handler() http.Handler { return http.HandlerFunc(a.serveHTTP) }
@@ -56,6 +69,17 @@ func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if a.auth == nil {
+		if status, why := localOnly(r); status != 0 {
+			a.log.WarnContext(ctx, "teams request refused", "reason", why, "remote", r.RemoteAddr)
+			http.Error(w, why, status)
+			return
+		}
+	}
+	if !isJSON(r.Header.Get("Content-Type")) {
+		http.Error(w, "send the activity as application/json", http.StatusUnsupportedMediaType)
 		return
 	}
 	body, err := readBody(w, r)
@@ -72,6 +96,11 @@ func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if !a.authorize(w, r, act) {
 		return
 	}
+	if why := a.admit(act); why != "" {
+		a.log.WarnContext(ctx, "teams activity refused", "reason", why, "channel_id", act.ChannelID, "tenant", act.tenantID())
+		http.Error(w, why, http.StatusForbidden)
+		return
+	}
 	switch act.Type {
 	case schema.Message:
 		a.serveMessage(w, r, act)
@@ -86,7 +115,7 @@ func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(http.StatusNotImplemented)
 	case schema.ConversationUpdate:
-		if act.botAdded() {
+		if act.botAdded() && act.From.AadObjectID != "" {
 			// Say hello with the help text, through the normal road.
 			cmd := bot.Command{ID: act.ID, User: act.user(), Conv: act.conversation(), Text: "help"}
 			if s := a.submitter(); s != nil && !s.Submit(cmd) {
@@ -105,25 +134,96 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	return io.ReadAll(r.Body)
 }
 
-// authorize checks the request's token (or, unauthenticated, that it comes
-// from loopback) and answers the refusal itself.
+// isJSON reports whether a Content-Type is application/json (any
+// parameters). A browser can send text/plain or a form across sites without
+// a preflight, never application/json.
+func isJSON(ctype string) bool {
+	mt, _, err := mime.ParseMediaType(ctype)
+	return err == nil && mt == "application/json"
+}
+
+// localOnly checks a request in unauthenticated mode. Only local programs
+// (the Agents Playground, a server-side Node process) may post: the client
+// must be on loopback, the Host a loopback name (a DNS-rebound name is
+// not), and the request must not come from a browser — the playground sends
+// neither Origin nor Sec-Fetch-Site, while any web page open in the
+// operator's browser does. It returns the status and reason of a refusal,
+// or 0.
+func localOnly(r *http.Request) (int, string) {
+	switch {
+	case !isLoopbackAddr(r.RemoteAddr):
+		return http.StatusUnauthorized, "unauthenticated mode accepts loopback clients only"
+	case !isLoopbackHost(r.Host):
+		return http.StatusForbidden, "unauthenticated mode accepts loopback host names only"
+	case r.Header.Get("Origin") != "":
+		return http.StatusForbidden, "browser requests (Origin) are refused in unauthenticated mode"
+	case r.Header.Get("Sec-Fetch-Site") != "" && r.Header.Get("Sec-Fetch-Site") != "none":
+		return http.StatusForbidden, "browser requests (Sec-Fetch-Site) are refused in unauthenticated mode"
+	}
+	return 0, ""
+}
+
+// isLoopbackHost reports whether a Host header (name[:port]) names this
+// machine by a loopback name: localhost, 127.0.0.0/8 or [::1].
+func isLoopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// isLoopbackURL reports whether a serviceUrl points at this machine.
+func isLoopbackURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && isLoopbackHost(u.Host)
+}
+
+// admit checks what the activity says about itself once its token (or, in
+// unauthenticated mode, its origin) has been accepted: the channel must be
+// msteams, every tenant id it carries must be an allowed one, and, in
+// unauthenticated mode, replies must go to this machine. It returns the
+// reason of a refusal, or "".
+func (a *Adapter) admit(act *inActivity) string {
+	if act.ChannelID != teamsChannelID {
+		return "only Microsoft Teams activities (channelId msteams) are served"
+	}
+	ids := act.tenantIDs()
+	if len(ids) == 0 {
+		return "the activity names no tenant"
+	}
+	for _, id := range ids {
+		if !a.tenants[strings.ToLower(id)] {
+			return "tenant " + id + " may not use this bot (C2_TEAMS_TENANTS)"
+		}
+	}
+	if a.auth == nil && !isLoopbackURL(act.ServiceURL) {
+		return "unauthenticated mode replies only to a loopback serviceUrl"
+	}
+	return ""
+}
+
+// authorize checks the request's token (unauthenticated mode has checked
+// the request's origin already) and answers the refusal itself.
 func (a *Adapter) authorize(w http.ResponseWriter, r *http.Request, act *inActivity) bool {
 	ctx := r.Context()
 	if a.auth == nil {
-		if !isLoopbackAddr(r.RemoteAddr) {
-			a.log.WarnContext(ctx, "teams request refused: unauthenticated mode accepts loopback clients only")
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return false
-		}
 		return true
 	}
-	err := a.auth.Verify(ctx, r.Header.Get("Authorization"), act.ServiceURL)
+	err := a.auth.Verify(ctx, r.Header.Get("Authorization"), act.ServiceURL, act.ChannelID)
 	switch {
 	case err == nil:
 		return true
 	case errors.Is(err, errKeysUnavailable):
 		a.log.ErrorContext(ctx, "teams request not checked", "err", err)
 		http.Error(w, "cannot verify request now", http.StatusServiceUnavailable)
+	case errors.Is(err, errForbidden):
+		a.log.WarnContext(ctx, "teams request refused", "err", err)
+		http.Error(w, "forbidden", http.StatusForbidden)
 	default:
 		a.log.WarnContext(ctx, "teams request refused", "err", err)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
@@ -136,6 +236,16 @@ func (a *Adapter) authorize(w http.ResponseWriter, r *http.Request, act *inActiv
 func (a *Adapter) serveMessage(w http.ResponseWriter, r *http.Request, act *inActivity) {
 	cmd, ok := act.command()
 	if !ok {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if cmd.User.ID == "" {
+		a.log.WarnContext(r.Context(), "teams message without aadObjectId refused", "from_id", act.From.ID)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), replyTimeout)
+		defer cancel()
+		if _, err := a.Post(ctx, cmd.Conv, bot.Message{Text: textNoAAD}); err != nil {
+			a.log.WarnContext(ctx, "refusal not delivered", "err", err)
+		}
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -163,6 +273,11 @@ func (a *Adapter) serveExecute(w http.ResponseWriter, r *http.Request, act *inAc
 	cmd, ok := act.command()
 	if !ok {
 		writeInvoke(w, invokeResponse{StatusCode: 200, Type: invokeTypeMessage, Value: textNotOurs})
+		return
+	}
+	if cmd.User.ID == "" {
+		a.log.WarnContext(ctx, "teams click without aadObjectId refused", "from_id", act.From.ID)
+		writeInvoke(w, invokeResponse{StatusCode: 200, Type: invokeTypeMessage, Value: textNoAAD})
 		return
 	}
 	s := a.submitter()

@@ -18,6 +18,7 @@ func serve(t *testing.T, a *Adapter, body []byte) *httptest.ResponseRecorder {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodPost, "/api/messages", bytes.NewReader(body))
 	req.RemoteAddr = "127.0.0.1:50123"
+	req.Host = "127.0.0.1:3978"
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
 	a.Handler().ServeHTTP(rec, req)
@@ -233,6 +234,8 @@ func TestHandlerRefusals(t *testing.T) {
 	// Unauthenticated mode: only loopback clients.
 	req := httptest.NewRequest(http.MethodPost, "/api/messages", bytes.NewReader(body))
 	req.RemoteAddr = "10.0.0.7:40000"
+	req.Host = "127.0.0.1:3978"
+	req.Header.Set("Content-Type", "application/json")
 	w := httptest.NewRecorder()
 	a.Handler().ServeHTTP(w, req)
 	if w.Code != http.StatusUnauthorized {
@@ -290,6 +293,8 @@ func TestWithDispatcher(t *testing.T) {
 			}
 			req := httptest.NewRequest(http.MethodPost, "/api/messages", bytes.NewReader(body))
 			req.RemoteAddr = "127.0.0.1:1"
+			req.Host = "localhost:3978"
+			req.Header.Set("Content-Type", "application/json; charset=utf-8")
 			w := httptest.NewRecorder()
 			a.Handler().ServeHTTP(w, req)
 			done <- w.Body.String()

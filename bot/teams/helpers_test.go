@@ -18,7 +18,7 @@ import (
 
 // fixture returns the activity of a fixture file in testdata/fixtures
 // (captured Playground files wrap it in {"activity": …}).
-func fixture(t *testing.T, name string) []byte {
+func fixture(t testing.TB, name string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", "fixtures", name))
 	if err != nil {
@@ -34,7 +34,7 @@ func fixture(t *testing.T, name string) []byte {
 }
 
 // withFields returns activity JSON with top-level fields replaced.
-func withFields(t *testing.T, activity []byte, fields map[string]any) []byte {
+func withFields(t testing.TB, activity []byte, fields map[string]any) []byte {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(activity, &m); err != nil {
@@ -154,10 +154,13 @@ func (f *fakeConnector) recorded() []connCall {
 // quietLogger discards logs.
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+// playgroundTenant is the tenant of the Agents Playground's activities.
+const playgroundTenant = "00000000-0000-0000-0000-0000000000001"
+
 // newLocalAdapter is an unauthenticated adapter (the Playground set-up).
 func newLocalAdapter(t *testing.T) *Adapter {
 	t.Helper()
-	a, err := New(Config{ListenAddr: "127.0.0.1:3978", Logger: quietLogger()})
+	a, err := New(Config{ListenAddr: "127.0.0.1:3978", Unauthenticated: true, Tenants: []string{playgroundTenant}, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,9 +50,20 @@ const (
 
 // Config configures the Teams adapter. Empty fields take the defaults.
 type Config struct {
-	// AppID is the bot's Microsoft App ID (C2_TEAMS_APP_ID). Empty means
-	// unauthenticated mode, allowed only on a loopback ListenAddr.
+	// AppID is the bot's Microsoft App ID (C2_TEAMS_APP_ID). It is
+	// required unless Unauthenticated is set.
 	AppID string
+	// Unauthenticated turns off the token check for the Microsoft 365
+	// Agents Playground (C2_TEAMS_UNAUTHENTICATED). It is an explicit
+	// opt-in, never implied by a missing AppID, and allowed only on a
+	// loopback ListenAddr; even then only loopback clients that post JSON
+	// with no browser Origin are served, and replies go only to a loopback
+	// serviceUrl.
+	Unauthenticated bool
+	// Tenants are the Entra tenant ids whose Teams users may use the bot
+	// (C2_TEAMS_TENANTS); an activity from any other tenant is refused.
+	// Default: AppTenantID, the tenant the single-tenant bot lives in.
+	Tenants []string
 	// AppPassword is the bot's client secret (C2_TEAMS_APP_PASSWORD).
 	AppPassword string
 	// AppCertFile is a PEM file with the bot app's certificate and private
@@ -113,6 +124,9 @@ type Adapter struct {
 	// invokeWait; tests shorten it).
 	invokeWait time.Duration
 
+	// tenants are the allowed Entra tenant ids, lower case.
+	tenants map[string]bool
+
 	mu       sync.Mutex
 	sub      Submitter
 	inflight []*pendingInvoke
@@ -139,12 +153,30 @@ func New(cfg Config) (*Adapter, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
-	if err := CheckListen(cfg.ListenAddr, cfg.AppID); err != nil {
+	switch {
+	case cfg.AppID == "" && !cfg.Unauthenticated:
+		return nil, errors.New("teams: no app id (C2_TEAMS_APP_ID); for the Agents Playground on a loopback address set C2_TEAMS_UNAUTHENTICATED=true instead")
+	case cfg.AppID != "" && cfg.Unauthenticated:
+		return nil, errors.New("teams: C2_TEAMS_UNAUTHENTICATED=true and C2_TEAMS_APP_ID are both set; unauthenticated mode is for the Agents Playground only")
+	}
+	if err := CheckListen(cfg.ListenAddr, cfg.Unauthenticated); err != nil {
 		return nil, err
 	}
-	a := &Adapter{cfg: cfg, log: cfg.Logger.With("platform", bot.Teams), client: cfg.HTTPClient, invokeWait: invokeWait}
-	if cfg.AppID == "" {
-		a.log.Warn("Teams runs unauthenticated (no app id); loopback only", "listen", cfg.ListenAddr)
+	tenants := map[string]bool{}
+	for _, t := range cfg.Tenants {
+		if t = strings.TrimSpace(t); t != "" {
+			tenants[strings.ToLower(t)] = true
+		}
+	}
+	if len(tenants) == 0 && cfg.AppTenantID != "" {
+		tenants[strings.ToLower(cfg.AppTenantID)] = true
+	}
+	if len(tenants) == 0 {
+		return nil, errors.New("teams: no tenant may use the bot; set C2_TEAMS_TENANTS to the Entra tenant ids whose Teams users may use it (default: C2_TEAMS_APP_TENANT_ID)")
+	}
+	a := &Adapter{cfg: cfg, log: cfg.Logger.With("platform", bot.Teams), client: cfg.HTTPClient, invokeWait: invokeWait, tenants: tenants}
+	if cfg.Unauthenticated {
+		a.log.Warn("Teams runs unauthenticated (C2_TEAMS_UNAUTHENTICATED); loopback clients only, replies to loopback only", "listen", cfg.ListenAddr)
 		return a, nil
 	}
 	if err := cfg.checkCredential(); err != nil {
@@ -167,15 +199,15 @@ func New(cfg Config) (*Adapter, error) {
 	return a, nil
 }
 
-// CheckListen returns an error when appID is empty (unauthenticated mode)
-// and addr is not a loopback address: without an app id nobody checks who
-// sends activities, so only local clients (the Agents Playground) may.
-func CheckListen(addr, appID string) error {
-	if appID != "" {
+// CheckListen returns an error when unauthenticated mode is asked for and
+// addr is not a loopback address: without a token nobody checks who sends
+// activities, so only local clients (the Agents Playground) may.
+func CheckListen(addr string, unauthenticated bool) error {
+	if !unauthenticated {
 		return nil
 	}
 	if !isLoopbackAddr(addr) {
-		return fmt.Errorf("teams: no app id (C2_TEAMS_APP_ID) and listen address %q is not loopback; unauthenticated mode is allowed on 127.0.0.1, ::1 or localhost only", addr)
+		return fmt.Errorf("teams: C2_TEAMS_UNAUTHENTICATED=true but listen address %q is not loopback; unauthenticated mode is allowed on 127.0.0.1, ::1 or localhost only", addr)
 	}
 	return nil
 }

@@ -10,11 +10,25 @@ import (
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity"
+
+	"github.com/c2bot/c2bot/bot"
 )
 
 // botFrameworkScope is the scope of tokens for the Bot Connector in the
 // public cloud; Config.TokenScope names another cloud's.
 const botFrameworkScope = "https://api.botframework.com/.default"
+
+// maxTokenError bounds the sign-in error text kept in an error.
+const maxTokenError = 400
+
+// bounded joins s's whitespace and cuts it to n bytes.
+func bounded(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
+}
 
 // tokenSource gives bearer tokens for the Bot Connector.
 type tokenSource interface {
@@ -27,6 +41,8 @@ type tokenSource interface {
 type msalTokens struct {
 	client confidential.Client
 	scope  string
+	// secret is the app password, redacted from errors in every form.
+	secret string
 }
 
 // publicAuthorityHosts are the Entra ID clouds MSAL knows; for any other
@@ -105,7 +121,7 @@ func newMSALTokens(cfg Config) (tokenSource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("teams: token client: %w", err)
 	}
-	return &msalTokens{client: c, scope: cfg.scope()}, nil
+	return &msalTokens{client: c, scope: cfg.scope(), secret: cfg.AppPassword}, nil
 }
 
 // federatedAssertion reads the workload identity token file on every token
@@ -128,7 +144,12 @@ func federatedAssertion(path string) func(context.Context, confidential.Assertio
 func (m *msalTokens) Token(ctx context.Context) (string, error) {
 	res, err := m.client.AcquireTokenByCredential(ctx, []string{m.scope})
 	if err != nil {
-		return "", err
+		if cerr := ctx.Err(); cerr != nil && errors.Is(err, cerr) {
+			return "", cerr
+		}
+		// MSAL quotes the authority's answer, which may echo the request
+		// body (client_secret=…): nothing of it leaves unredacted.
+		return "", errors.New(bounded(bot.Redact(err.Error(), m.secret), maxTokenError))
 	}
 	if res.AccessToken == "" {
 		return "", errors.New("token endpoint returned no access token")

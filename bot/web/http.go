@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -66,10 +67,14 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 //	POST /console/api/command           {"user":"alice","text":"/c2 diagnose"} → 202
 //	POST /console/api/click             {"user":"bob","message":"m-3","button":0} → 202
 //
-// POST bodies must be JSON (Content-Type application/json, at most 16 KiB)
-// from the same origin. Errors are JSON {"error":"…"}: 400 for bad input
-// (nothing is dispatched), 403 for a cross-origin request, 415 for another
-// content type, 503 when the bot is busy or not attached yet.
+// Every request, GETs included, must name the console by a loopback host
+// (localhost, 127.0.0.0/8, [::1]) or the configured listen address: a page
+// on a name an attacker re-points at 127.0.0.1 (DNS rebinding) is its own
+// origin to the browser, so only the Host header gives it away. POST bodies
+// must be JSON (Content-Type application/json, at most 16 KiB) from the
+// console's own origin. Errors are JSON {"error":"…"}: 400 for bad input
+// (nothing is dispatched), 403 for another Host or a cross-origin request,
+// 415 for another content type, 503 when the bot is busy or not attached yet.
 func (a *Adapter) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", a.servePage)
@@ -81,7 +86,37 @@ func (a *Adapter) Handler() http.Handler {
 	mux.HandleFunc("GET /console/api/events", a.serveEvents)
 	mux.HandleFunc("POST /console/api/command", a.serveCommand)
 	mux.HandleFunc("POST /console/api/click", a.serveClick)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !a.hostAllowed(r.Host) {
+			a.cfg.Logger.WarnContext(r.Context(), "console request refused: Host is not a loopback name", "host", r.Host, "path", r.URL.Path)
+			writeError(w, http.StatusForbidden, "the console answers only to localhost, 127.0.0.1 or [::1] (this Host is refused against DNS rebinding)")
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// hostAllowed reports whether a Host header names the console: a loopback
+// name or the host of the configured listen address, with any port.
+func (a *Adapter) hostAllowed(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if host == "" {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return true
+	}
+	if lh, _, err := net.SplitHostPort(a.cfg.ListenAddr); err == nil && lh != "" {
+		return strings.EqualFold(strings.Trim(lh, "[]"), host)
+	}
+	return false
 }
 
 // pageData is what index.html is rendered with.
@@ -355,7 +390,7 @@ func (a *Adapter) queryUser(w http.ResponseWriter, r *http.Request) (bot.User, b
 // into v, which must be the only value in it. On failure it answers and
 // returns false.
 func (a *Adapter) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	if !sameOrigin(r) {
+	if !a.sameOrigin(r) {
 		writeError(w, http.StatusForbidden, "cross-origin request refused")
 		return false
 	}
@@ -387,9 +422,13 @@ func (a *Adapter) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 // sameOrigin reports whether r comes from the console's own page (or from
 // a client that sends no Origin, such as curl). A cross-site page cannot
 // post JSON without a CORS preflight, which the console never grants; this
-// check also covers browsers that send simple requests.
-func sameOrigin(r *http.Request) bool {
-	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+// check also covers browsers that send simple requests. The Origin must be
+// the console's own (an allowed host, the same host and port as the
+// request's Host): a page of another local server (same-site) is refused
+// too.
+func (a *Adapter) sameOrigin(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site", "same-site":
 		return false
 	}
 	o := r.Header.Get("Origin")
@@ -397,7 +436,8 @@ func sameOrigin(r *http.Request) bool {
 		return true
 	}
 	u, err := url.Parse(o)
-	return err == nil && strings.EqualFold(u.Host, r.Host)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") &&
+		a.hostAllowed(u.Host) && strings.EqualFold(u.Host, r.Host)
 }
 
 // writeJSON answers with v as JSON. encoding/json escapes <, > and & so the

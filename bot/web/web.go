@@ -75,6 +75,11 @@ type Config struct {
 	// MaxMessages is how many messages the transcript keeps; the oldest are
 	// dropped first. Default: 500.
 	MaxMessages int
+	// ListenAddr is the address the console is served on (C2_LISTEN). Its
+	// host is accepted in the Host header besides the loopback names
+	// (localhost, 127.0.0.0/8, [::1]); every other Host is refused, which is
+	// what defeats DNS rebinding.
+	ListenAddr string
 }
 
 // DefaultUsers returns the two simulated users of the demo.

@@ -61,10 +61,11 @@ type appOptions struct {
 	now func() time.Time
 }
 
-// httpClient returns a client for Graph and sign-in that also trusts C2_CA_FILE.
-func httpClient(caFile string) (*http.Client, error) {
+// httpClient returns a client for Graph and sign-in that also trusts
+// C2_CA_FILE; timeout bounds each attempt (C2_GRAPH_TIMEOUT).
+func httpClient(caFile string, timeout time.Duration) (*http.Client, error) {
 	if caFile == "" {
-		return &http.Client{Timeout: 60 * time.Second}, nil
+		return &http.Client{Timeout: timeout}, nil
 	}
 	pem, err := os.ReadFile(caFile)
 	if err != nil {
@@ -79,13 +80,13 @@ func httpClient(caFile string) (*http.Client, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return &http.Client{Timeout: 60 * time.Second, Transport: tr}, nil
+	return &http.Client{Timeout: timeout, Transport: tr}, nil
 }
 
 // buildTenants makes the tenant list from the configuration: the default
 // tenant from C2_TENANT_ID and friends, then every tenant of the file.
 func buildTenants(cfg Config, log *slog.Logger) ([]handlers.TenantConfig, error) {
-	hc, err := httpClient(cfg.CAFile)
+	hc, err := httpClient(cfg.CAFile, cfg.GraphTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +196,7 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 	if cfg.SlackBotToken != "" {
 		a.slack, err = slackbot.New(slackbot.Config{
 			BotToken: cfg.SlackBotToken, SigningSecret: cfg.SlackSigningSecret, AppToken: cfg.SlackAppToken,
-			APIURL: cfg.SlackAPIURL, Logger: log,
+			APIURL: cfg.SlackAPIURL, TeamIDs: cfg.SlackTeamIDs, Logger: log,
 		})
 		if err != nil {
 			return nil, err
@@ -206,12 +207,15 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 		senders = append(senders, a.slack)
 		a.mux.Handle("/slack/", a.slack.Handler())
 	}
-	if cfg.TeamsAppID != "" || isLoopback(cfg.Listen) {
+	// Teams is on with a registration, or by explicit opt-in for the
+	// Agents Playground; never because an app id is missing.
+	if cfg.TeamsAppID != "" || cfg.TeamsUnauthenticated {
 		fed, mi := secretless(cfg.TeamsAppPassword, cfg.TeamsAppCert, "", "", cfg)
 		a.teams, err = teams.New(teams.Config{
 			AppID: cfg.TeamsAppID, AppPassword: cfg.TeamsAppPassword, AppTenantID: cfg.TeamsAppTenantID,
 			AppCertFile: cfg.TeamsAppCert, FederatedTokenFile: fed, ManagedIdentity: mi,
 			TokenScope: cfg.BotFrameworkScope, Issuer: cfg.BotFrameworkIssuer,
+			Unauthenticated: cfg.TeamsUnauthenticated, Tenants: cfg.TeamsTenants,
 			AuthorityURL: cfg.AuthorityURL, OpenIDURL: cfg.BotFrameworkOpenIDURL, ListenAddr: cfg.Listen, Logger: log,
 			OnTokenFailure: a.metrics.botTokenFailed,
 		})
@@ -225,7 +229,7 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 		if !isLoopback(cfg.Listen) {
 			return nil, fmt.Errorf("the console has no sign-in, so it is served only on a loopback address; C2_LISTEN is %s", cfg.Listen)
 		}
-		a.web, err = web.New(web.Config{Logger: log})
+		a.web, err = web.New(web.Config{Logger: log, ListenAddr: cfg.Listen})
 		if err != nil {
 			return nil, err
 		}
@@ -234,7 +238,7 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 		a.closers = append(a.closers, a.web.Close)
 	}
 	if len(senders) == 0 {
-		return nil, errors.New("no chat platform configured: set C2_SLACK_BOT_TOKEN, C2_TEAMS_APP_ID (or listen on loopback for local Teams tests), or C2_CONSOLE on a loopback address")
+		return nil, errors.New("no chat platform configured: set C2_SLACK_BOT_TOKEN, C2_TEAMS_APP_ID (or C2_TEAMS_UNAUTHENTICATED=true on a loopback address for the Agents Playground), or C2_CONSOLE on a loopback address")
 	}
 
 	a.store, err = openStore(context.Background(), cfg.DB, now)
@@ -249,8 +253,21 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 
 	a.metrics.watchStore(a.store, log)
 
+	// Crash points exist only in a -tags faultinject build (faultinject.go).
+	var st handlers.Store = a.store
+	if tenants, st, senders, err = injectFaults(tenants, st, senders, log); err != nil {
+		return nil, err
+	}
+	// Identities are platform-qualified; bare ids resolve against the
+	// adapters actually enabled.
+	tenants, people, err := qualifyIdentities(tenants, cfg.People, a.slack != nil, a.teams != nil)
+	if err != nil {
+		return nil, err
+	}
+	userRate, tenantRate := cfg.rates()
 	a.core, err = handlers.New(handlers.Config{
-		Tenants: tenants, Senders: senders, Store: a.store, Logger: log, Now: now,
+		Tenants: tenants, People: people, UserRate: userRate, TenantRate: tenantRate,
+		Senders: senders, Store: st, Logger: log, Now: now,
 		DefaultDuration: cfg.DefaultDuration, MinDuration: cfg.MinDuration, MaxDuration: cfg.MaxDuration,
 		ApprovalTTL: cfg.ApprovalTTL, RetryBase: cfg.RetryBase,
 		WatchInterval: cfg.WatchInterval, Checkpoints: cfg.WatchCheckpoints,

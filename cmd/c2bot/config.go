@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/c2bot/c2bot/handlers"
 )
 
 // Config is every setting of c2bot. Each is a flag, an environment variable
@@ -37,6 +39,7 @@ type Config struct {
 	// secret or certificate of their own).
 	FederatedTokenFile string
 	ManagedIdentity    string
+	GraphTimeout       time.Duration
 	ToolAccount        string
 	Channels           []string
 
@@ -53,11 +56,14 @@ type Config struct {
 	SlackSigningSecret string
 	SlackAppToken      string
 	SlackAPIURL        string
+	SlackTeamIDs       []string
 
 	TeamsAppID            string
 	TeamsAppPassword      string
 	TeamsAppTenantID      string
 	TeamsAppCert          string
+	TeamsUnauthenticated  bool
+	TeamsTenants          []string
 	BotFrameworkOpenIDURL string
 	BotFrameworkScope     string
 	BotFrameworkIssuer    string
@@ -74,6 +80,10 @@ type Config struct {
 	RemindBefore      time.Duration
 	WatchInterval     time.Duration
 	WatchCheckpoints  []time.Duration
+	// RateLimitUser and RateLimitTenant limit diagnose, fix and signins
+	// ("10/10m", "off"); empty means the default.
+	RateLimitUser   string
+	RateLimitTenant string
 
 	Console   bool
 	LogLevel  string
@@ -81,6 +91,8 @@ type Config struct {
 
 	// Tenants come from the YAML file only (an MSP's customers).
 	Tenants []TenantFile
+	// People come from the YAML file only: one person's ids across platforms.
+	People []PersonFile
 }
 
 // TenantFile is one tenant in the YAML file.
@@ -144,6 +156,7 @@ func (c *Config) settings() []setting {
 		{name: "AUTHORITY_URL", help: "Entra ID sign-in endpoint (default: the cloud's)", str: &c.AuthorityURL},
 		{name: "FEDERATED_TOKEN_FILE", help: "workload identity token file (AKS, GitHub) for the app and the Teams bot, read on every token request, instead of a secret", str: &c.FederatedTokenFile},
 		{name: "MANAGED_IDENTITY", help: "system, or the client id of a user-assigned managed identity, for the app and the Teams bot, instead of a secret", str: &c.ManagedIdentity},
+		{name: "GRAPH_TIMEOUT", help: "longest wait for one answer from Graph or the sign-in endpoint before the attempt counts as failed", dur: &c.GraphTimeout},
 		{name: "CA_FILE", help: "extra PEM certificates trusted for Graph and sign-in (a TLS-inspecting proxy, tests)", str: &c.CAFile},
 		{name: "TOOL_ACCOUNT", help: "user principal name the backup or migration tool signs in with", str: &c.ToolAccount},
 		{name: "PRODUCT", help: "the tool: backup or migration (version advice depends on it)", str: &c.Product},
@@ -155,14 +168,17 @@ func (c *Config) settings() []setting {
 		{name: "SLACK_SIGNING_SECRET", help: "Slack signing secret (HTTP mode)", secret: true, str: &c.SlackSigningSecret},
 		{name: "SLACK_APP_TOKEN", help: "Slack app-level token (xapp-…); turns on Socket Mode", secret: true, str: &c.SlackAppToken},
 		{name: "SLACK_API_URL", help: "Slack Web API base URL", str: &c.SlackAPIURL},
-		{name: "TEAMS_APP_ID", help: "Bot Framework app id; without it Teams runs unauthenticated, loopback only", str: &c.TeamsAppID},
+		{name: "SLACK_TEAM_IDS", help: "comma-separated further Slack workspaces (T…) or Enterprise Grid organisations (E…) served besides the bot token's own", list: &c.SlackTeamIDs},
+		{name: "TEAMS_APP_ID", help: "Bot Framework app id; without it (and without C2_TEAMS_UNAUTHENTICATED) Teams is off", str: &c.TeamsAppID},
 		{name: "TEAMS_APP_PASSWORD", help: "Bot Framework app password", secret: true, str: &c.TeamsAppPassword},
 		{name: "TEAMS_APP_TENANT_ID", help: "tenant of the single-tenant bot registration", str: &c.TeamsAppTenantID},
 		{name: "TEAMS_APP_CERT", help: "PEM file with the bot app's certificate and private key (instead of a password)", str: &c.TeamsAppCert},
 		{name: "BOTFRAMEWORK_OPENID_URL", help: "where inbound Bot Framework keys come from (default: the cloud's)", str: &c.BotFrameworkOpenIDURL},
 		{name: "BOTFRAMEWORK_SCOPE", help: "scope of outbound Bot Connector tokens (default: the cloud's)", str: &c.BotFrameworkScope},
 		{name: "BOTFRAMEWORK_ISSUER", help: "issuer of inbound Bot Framework tokens (default: the cloud's)", str: &c.BotFrameworkIssuer},
-		{name: "APPROVERS", help: "comma-separated chat user ids allowed to approve", list: &c.Approvers},
+		{name: "TEAMS_UNAUTHENTICATED", help: "serve Teams without a registration, for the Agents Playground; loopback C2_LISTEN only", flag: &c.TeamsUnauthenticated},
+		{name: "TEAMS_TENANTS", help: "comma-separated Entra tenant ids whose Teams users may use the bot (default: C2_TEAMS_APP_TENANT_ID)", list: &c.TeamsTenants},
+		{name: "APPROVERS", help: "comma-separated platform-qualified user ids allowed to approve (slack:U024BE7LH, teams:<Entra object id>, web:bob); a bare id only when exactly one of Slack and Teams is enabled", list: &c.Approvers},
 		{name: "ALLOW_SELF_APPROVAL", help: "let a requester approve their own request", flag: &c.AllowSelfApproval},
 		{name: "DEFAULT_DURATION", help: "default change window", dur: &c.DefaultDuration},
 		{name: "MIN_DURATION", help: "shortest change window", dur: &c.MinDuration},
@@ -174,6 +190,8 @@ func (c *Config) settings() []setting {
 		{name: "REMIND_BEFORE", help: "remind the thread this long before the revert, with Extend and Revert now; 0 turns it off", dur: &c.RemindBefore, zeroOK: true},
 		{name: "WATCH_INTERVAL", help: "first wait before reading the tool's sign-ins after a change; it doubles after each read, up to 1h", dur: &c.WatchInterval},
 		{name: "WATCH_CHECKPOINTS", help: "comma-separated times after a change at which c2bot says it has not taken effect yet (only those inside the window)", durs: &c.WatchCheckpoints},
+		{name: "RATE_LIMIT_USER", help: "diagnose, fix and signins allowed per person, N/duration or off (default 10/10m)", str: &c.RateLimitUser},
+		{name: "RATE_LIMIT_TENANT", help: "diagnose, fix and signins allowed per tenant, N/duration or off (default 30/10m)", str: &c.RateLimitTenant},
 		{name: "CONSOLE", help: "serve the local console (loopback addresses only)", flag: &c.Console},
 		{name: "LOG_LEVEL", help: "debug, info, warn or error", str: &c.LogLevel},
 		{name: "LOG_FORMAT", help: "text or json", str: &c.LogFormat},
@@ -187,6 +205,7 @@ func defaults() Config {
 		DB:                "c2bot.db",
 		TenantName:        "default",
 		Cloud:             "public",
+		GraphTimeout:      60 * time.Second,
 		SlackAPIURL:       "https://slack.com/api/",
 		DefaultDuration:   8 * time.Hour,
 		MinDuration:       time.Minute,
@@ -354,6 +373,12 @@ func loadFile(c *Config, path string) error {
 	sort.Strings(keys)
 	for _, k := range keys {
 		node := doc[k]
+		if k == "people" {
+			if err := node.Decode(&c.People); err != nil {
+				return fmt.Errorf("config file %s: people: %w", path, err)
+			}
+			continue
+		}
 		if k == "tenants" {
 			if err := node.Decode(&c.Tenants); err != nil {
 				return fmt.Errorf("config file %s: tenants: %w", path, err)
@@ -382,6 +407,14 @@ func loadFile(c *Config, path string) error {
 }
 
 func (c *Config) validate() error {
+	for _, r := range []struct{ env, v string }{{"C2_RATE_LIMIT_USER", c.RateLimitUser}, {"C2_RATE_LIMIT_TENANT", c.RateLimitTenant}} {
+		if r.v == "" {
+			continue
+		}
+		if _, err := handlers.ParseRate(r.v); err != nil {
+			return fmt.Errorf("%s: %w", r.env, err)
+		}
+	}
 	if c.MinDuration > c.MaxDuration {
 		return fmt.Errorf("C2_MIN_DURATION (%s) exceeds C2_MAX_DURATION (%s)", c.MinDuration, c.MaxDuration)
 	}

@@ -32,7 +32,7 @@ func demoDefaults() Config {
 	c.DefaultDuration = 2 * time.Minute
 	c.MinDuration = 30 * time.Second
 	c.ApprovalTTL = 15 * time.Minute
-	c.Approvers = []string{"bob"}
+	c.Approvers = []string{"web:bob"} // the console's Bob; console users are always web: ids
 	c.TenantName = sandboxTenantName
 	// The demo window is minutes long: watch, remind and check in seconds.
 	c.WatchInterval = 10 * time.Second

@@ -59,6 +59,11 @@ func cmdDoctor(ctx context.Context, argv []string, stdout, stderr io.Writer, get
 	if err != nil {
 		report(false, "tenants", err.Error())
 	}
+	if _, _, err := qualifyIdentities(tenants, cfg.People, cfg.SlackBotToken != "", cfg.TeamsAppID != "" || cfg.TeamsUnauthenticated); err != nil {
+		report(false, "identities", err.Error())
+	} else {
+		report(true, "identities", "approver, channel and people ids are platform-qualified")
+	}
 	for _, t := range tenants {
 		cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
 		rep, err := t.Client.Diagnose(cctx, handlers.Target(t))

@@ -76,7 +76,14 @@ type proc struct {
 
 func startBot(t *testing.T, env map[string]string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	return startBinary(t, binary, env, args...)
+}
+
+// startBinary starts bin (the c2bot built for the tests, or another build
+// of it) and waits until it is ready.
+func startBinary(t *testing.T, bin string, env map[string]string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	cmd.Env = childEnv(env)
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
@@ -278,7 +285,7 @@ func sandboxScenarioEnvWith(t *testing.T, name string, opts sandbox.Options) (*s
 		"C2_AUTHORITY_URL":    sb.URL(),
 		"C2_CA_FILE":          ca,
 		"C2_TOOL_ACCOUNT":     sandbox.DefaultToolAccount,
-		"C2_APPROVERS":        "bob",
+		"C2_APPROVERS":        "web:bob",
 		"C2_CONSOLE":          "true",
 		"C2_MIN_DURATION":     "1s",
 		"C2_DEFAULT_DURATION": "1h",
@@ -517,6 +524,12 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"audit"}, map[string]string{"C2_DB": "missing.db"}, 1, "missing.db"},
 		{[]string{"serve"}, map[string]string{"C2_LISTEN": "127.0.0.1:0", "C2_DB": "x.db", "C2_TENANT_ID": "t", "C2_CLIENT_ID": "c",
 			"C2_CLIENT_SECRET": "hunter2", "C2_TEAMS_APP_ID": "a", "C2_TEAMS_APP_PASSWORD": "hunter2"}, 1, "C2_TEAMS_APP_TENANT_ID"},
+		// Teams is never implied by a loopback address without an app id.
+		{[]string{"serve"}, map[string]string{"C2_LISTEN": "127.0.0.1:0", "C2_DB": "x.db", "C2_TENANT_ID": "t", "C2_CLIENT_ID": "c",
+			"C2_CLIENT_SECRET": "hunter2"}, 1, "no chat platform configured"},
+		// Unauthenticated Teams only by opt-in, and only on loopback.
+		{[]string{"serve"}, map[string]string{"C2_LISTEN": "0.0.0.0:0", "C2_DB": "x.db", "C2_TENANT_ID": "t", "C2_CLIENT_ID": "c",
+			"C2_CLIENT_SECRET": "hunter2", "C2_TEAMS_UNAUTHENTICATED": "true", "C2_TEAMS_TENANTS": "t"}, 1, "not loopback"},
 	}
 	for _, tt := range tests {
 		cmd := exec.Command(binary, tt.args...)

@@ -52,6 +52,12 @@ func newSlackRig(t *testing.T, socket bool) *slackRig {
 func newSlackRigFor(t *testing.T, socket bool, scenario string) *slackRig {
 	t.Helper()
 	sb, env := sandboxScenarioEnv(t, scenario)
+	return slackRigOn(t, sb, env, socket)
+}
+
+// slackRigOn is newSlackRig on a sandbox already started, with its env.
+func slackRigOn(t *testing.T, sb *sandbox.Server, env map[string]string, socket bool) *slackRig {
+	t.Helper()
 	fake := slacktest.NewServer()
 	t.Cleanup(fake.Close)
 	env["C2_SLACK_BOT_TOKEN"] = slacktest.BotToken

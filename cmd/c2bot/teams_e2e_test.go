@@ -47,6 +47,7 @@ const (
 	pgMeganName  = "Megan Bowen"
 	pgAdeleID    = "user-id-2"
 	pgAdeleAAD   = "00000000-0000-0000-0000-0000000000022"
+	pgTenantID   = "00000000-0000-0000-0000-0000000000001"
 	pgOfflineTag = "c2-e2e-offline:"
 )
 
@@ -669,7 +670,9 @@ func TestTeamsPlaygroundEndToEnd(t *testing.T) {
 	sb, env := sandboxEnv(t)
 	env["C2_CONSOLE"] = "false" // Teams is the only chat platform
 	env["C2_APPROVERS"] = pgAlexAAD + "," + pgMeganAAD
-	delete(env, "C2_TEAMS_APP_ID") // unauthenticated: the playground sends no token
+	delete(env, "C2_TEAMS_APP_ID")           // the playground sends no token:
+	env["C2_TEAMS_UNAUTHENTICATED"] = "true" // unauthenticated by explicit opt-in
+	env["C2_TEAMS_TENANTS"] = pgTenantID
 	p := startBot(t, env, "serve")
 	pg := startPlayground(t, p.url)
 	personal := pg.checkConfig(t)
@@ -783,7 +786,9 @@ func TestTeamsPlaygroundRestartMidWindow(t *testing.T) {
 	sb, env := sandboxEnv(t)
 	env["C2_CONSOLE"] = "false" // Teams is the only chat platform
 	env["C2_APPROVERS"] = pgAlexAAD + "," + pgMeganAAD
-	delete(env, "C2_TEAMS_APP_ID") // unauthenticated: the playground sends no token
+	delete(env, "C2_TEAMS_APP_ID")           // the playground sends no token:
+	env["C2_TEAMS_UNAUTHENTICATED"] = "true" // unauthenticated by explicit opt-in
+	env["C2_TEAMS_TENANTS"] = pgTenantID
 	p := startBot(t, env, "serve")
 	pg := startPlayground(t, p.url)
 	pg.checkConfig(t)

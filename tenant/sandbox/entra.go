@@ -178,6 +178,21 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, tenant string, id
 		s.entraError(w, ids, http.StatusBadRequest, "invalid_request", 90002, unknownTenant(tenant))
 		return
 	}
+	if rule, ok := s.matchTokenFailure(); ok {
+		if rule.Hang {
+			s.hang(r)
+			return
+		}
+		// An outage as Entra reports it: temporarily_unavailable, AADSTS90033
+		// MsodsServiceUnavailable
+		// (https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes).
+		if rule.RetryAfter != "" {
+			w.Header().Set("Retry-After", rule.RetryAfter)
+		}
+		s.entraError(w, ids, rule.Status, "temporarily_unavailable", 90033,
+			"The Microsoft Online Directory Service (MSODS) isn't available.")
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	if err := r.ParseForm(); err != nil {
 		s.entraError(w, ids, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.")
@@ -257,6 +272,28 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, tenant string, id
 		{"ext_expires_in", int(lifetime / time.Second)},
 		{"access_token", tok},
 	})
+}
+
+// matchTokenFailure returns the first token-endpoint failure rule and uses
+// up one of its Times.
+func (s *Server) matchTokenFailure() (FailRule, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.tokenFails) == 0 {
+		return FailRule{}, false
+	}
+	r := s.tokenFails[0]
+	out := *r
+	if r.Times > 0 {
+		r.Times--
+		if r.Times == 0 {
+			s.tokenFails = s.tokenFails[1:]
+		}
+	}
+	if out.Status == 0 {
+		out.Status = http.StatusServiceUnavailable
+	}
+	return out, true
 }
 
 // checkScope accepts exactly one resource scope ending in /.default (the

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,31 +46,77 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, ids reqIDs) 
 	latency := s.latency
 	s.mu.Unlock()
 
-	if h != nil {
-		close(h.arrived)
-		select {
-		case <-h.release:
-		case <-s.done:
-		case <-r.Context().Done():
+	if h != nil && h.landed {
+		// Serve first, then hold the answer: the write takes effect whatever
+		// becomes of the client.
+		rec := httptest.NewRecorder()
+		s.serveGraphNow(rec, r, ids, path, body, bodyErr, authorized, authMsg)
+		if !h.wait(r, s.done) {
 			return
 		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+		return
+	}
+	if h != nil && !h.wait(r, s.done) {
+		return
+	}
+	if h != nil && h.late {
+		latency = 0 // the client may be gone: nothing to wait with
 	}
 	if !s.sleep(r, latency) {
 		return
 	}
+	s.serveGraphNow(w, r, ids, path, body, bodyErr, authorized, authMsg)
+}
+
+// wait holds a request until release or Close; false (drop the request)
+// when its client went away meanwhile, unless the hold is late. The
+// client's departure is checked first, so a request held past its client's
+// death is never served, unless late.
+func (h *hold) wait(r *http.Request, done <-chan struct{}) bool {
+	close(h.arrived)
+	select {
+	case <-h.release:
+	case <-done:
+	case <-r.Context().Done():
+		close(h.gone)
+		select {
+		case <-h.release:
+		case <-done:
+		}
+		return h.late
+	}
+	return h.late || r.Context().Err() == nil
+}
+
+// serveGraphNow is the rest of a Graph request once held and delayed: the
+// token check, the failure rules, the throttle and the endpoint.
+func (s *Server) serveGraphNow(w http.ResponseWriter, r *http.Request, ids reqIDs, path string, body []byte, bodyErr error, authorized bool, authMsg string) {
+	beta := strings.HasPrefix(r.URL.Path, "/beta")
 	if !authorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="", authorization_uri="`+s.url+`/common/oauth2/authorize", client_id="`+graphAppID+`"`)
 		s.graphError(w, ids, http.StatusUnauthorized, "InvalidAuthenticationToken", authMsg)
 		return
 	}
 	if rule, ok := s.matchFailure(r.Method, path); ok {
+		if rule.Hang {
+			if rule.Landed {
+				s.dispatch(httptest.NewRecorder(), r, ids, path, body, beta)
+			}
+			s.hang(r)
+			return
+		}
 		if rule.RetryAfter != "" {
 			w.Header().Set("Retry-After", rule.RetryAfter)
 		}
 		if rule.Status == http.StatusTooManyRequests {
 			s.tooManyRequests(w, ids, rule.Code)
 		} else {
-			s.graphError(w, ids, rule.Status, rule.Code, "")
+			s.graphError(w, ids, rule.Status, rule.Code, rule.Message)
 		}
 		return
 	}
@@ -81,7 +128,15 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, ids reqIDs) 
 		s.graphError(w, ids, http.StatusBadRequest, "BadRequest", "Unable to read the request body: "+bodyErr.Error())
 		return
 	}
-	s.dispatch(w, r, ids, path, body, version == "beta")
+	s.dispatch(w, r, ids, path, body, beta)
+}
+
+// hang sends nothing until the client gives up or the server closes.
+func (s *Server) hang(r *http.Request) {
+	select {
+	case <-r.Context().Done():
+	case <-s.done:
+	}
 }
 
 func hasPrefixFold(s, prefix string) bool {
@@ -120,6 +175,10 @@ func (s *Server) bearerRoles(h string) []string {
 func (s *Server) takeHoldLocked(method, path string) *hold {
 	for i, h := range s.holds {
 		if h.taken || (h.method != "" && !strings.EqualFold(h.method, method)) || !strings.HasPrefix(path, h.prefix) {
+			continue
+		}
+		if h.skip > 0 {
+			h.skip--
 			continue
 		}
 		h.taken = true

@@ -115,7 +115,51 @@ type FailRule struct {
 	Status     int    // 429, 500, 503, 403, …
 	RetryAfter string // Retry-After header value; "" sends none
 	Code       string // Graph error code in the body; default from the status
+	Message    string // Graph error message in the body; default from the status
 	Times      int    // how many requests fail; <= 0 means until ClearFailures
+	// Hang, instead of an error answer, sends nothing until the client gives
+	// up (its timeout) or the server closes; Status is then ignored. The
+	// endpoint does not run, unless Landed: then a write takes effect and
+	// only its answer never comes.
+	Hang   bool
+	Landed bool
+}
+
+// HoldSpec chooses the request Hold holds.
+type HoldSpec struct {
+	Method     string // "" matches any
+	PathPrefix string // matched against the path after /v1.0
+	// Skip lets this many matching requests through before the one held.
+	Skip int
+	// Landed serves the held request first (a write takes effect) and
+	// holds only its answer; otherwise it is held before it is served.
+	Landed bool
+	// Late serves a request held before it is served at release even when
+	// its client has gone: a write that lands after the caller gave up.
+	Late bool
+}
+
+// Held is a request held by HoldRequest.
+type Held struct{ h *hold }
+
+// Arrived is closed when the held request has arrived (and, with Landed,
+// has been served).
+func (h Held) Arrived() <-chan struct{} { return h.h.arrived }
+
+// Gone is closed when the held request's client has gone away (its
+// connection closed or it gave up) while the request was held. A request
+// whose client has gone is dropped at release (unless Late): held before
+// being served, it changes nothing.
+func (h Held) Gone() <-chan struct{} { return h.h.gone }
+
+// Release lets the held request go on; calling it again does nothing.
+func (h Held) Release() { h.h.releaseOnce.Do(func() { close(h.h.release) }) }
+
+// Change is one entry of the tenant's history: the state after a change.
+type Change struct {
+	At     time.Time
+	Source string // "graph PATCH security defaults", "outside change", …
+	State  State
 }
 
 // Recorded is one request the sandbox received.
@@ -164,6 +208,7 @@ type Server struct {
 	roles      []string               // roles claim of new tokens; nil means AllRoles
 	latency    time.Duration
 	rules      []*FailRule
+	tokenFails []*FailRule // failure rules of the token endpoint
 	holds      []*hold
 	requests   []Recorded
 	caThrottle bool
@@ -185,8 +230,12 @@ type policyMeta struct {
 
 type hold struct {
 	method, prefix string
+	skip           int
+	landed         bool
+	late           bool
 	taken          bool
 	arrived        chan struct{}
+	gone           chan struct{}
 	release        chan struct{}
 	releaseOnce    sync.Once
 }
@@ -438,11 +487,29 @@ func (s *Server) Fail(r FailRule) {
 	s.rules = append(s.rules, &r)
 }
 
-// ClearFailures removes all failure rules.
+// ClearFailures removes all failure rules, the token endpoint's included.
 func (s *Server) ClearFailures() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rules = nil
+	s.tokenFails = nil
+}
+
+// FailuresLeft is how many failure rules, the token endpoint's included,
+// are still armed (a rule with Times is disarmed once used up).
+func (s *Server) FailuresLeft() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.rules) + len(s.tokenFails)
+}
+
+// FailTokens makes the token endpoint fail: r.Status (default 503) with
+// Entra's temporarily_unavailable error, or r.Hang; for r.Times requests
+// (<= 0: until ClearFailures). Method and PathPrefix are ignored.
+func (s *Server) FailTokens(r FailRule) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokenFails = append(s.tokenFails, &r)
 }
 
 // Hold makes the next request matching method and path prefix wait until
@@ -450,11 +517,38 @@ func (s *Server) ClearFailures() {
 // closed when such a request has arrived. An empty method matches any; the
 // prefix is matched against the path after /v1.0.
 func (s *Server) Hold(method, pathPrefix string) (held <-chan struct{}, release func()) {
-	h := &hold{method: method, prefix: pathPrefix, arrived: make(chan struct{}), release: make(chan struct{})}
+	h := s.HoldRequest(HoldSpec{Method: method, PathPrefix: pathPrefix})
+	return h.Arrived(), h.Release
+}
+
+// HoldRequest holds the request spec chooses until Release (or Close).
+func (s *Server) HoldRequest(spec HoldSpec) Held {
+	h := &hold{method: spec.Method, prefix: spec.PathPrefix, skip: spec.Skip, landed: spec.Landed, late: spec.Late,
+		arrived: make(chan struct{}), gone: make(chan struct{}), release: make(chan struct{})}
 	s.mu.Lock()
 	s.holds = append(s.holds, h)
 	s.mu.Unlock()
-	return h.arrived, func() { h.releaseOnce.Do(func() { close(h.release) }) }
+	return Held{h}
+}
+
+// History returns the tenant's changes, oldest first: one entry per SetState
+// and per Graph write that changed a setting (every Conditional Access
+// PATCH counts: it moves the policy's modifiedDateTime).
+func (s *Server) History() []Change {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Change, len(s.history))
+	for i, c := range s.history {
+		out[i] = Change{At: c.at, Source: c.source, State: copyState(c.state)}
+	}
+	return out
+}
+
+// Initial returns the state the sandbox started with.
+func (s *Server) Initial() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return copyState(s.initial)
 }
 
 // Requests returns every Graph request received so far, in order.

@@ -1,0 +1,584 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/c2bot/c2bot/bot/slack/slacktest"
+	"github.com/c2bot/c2bot/store"
+	"github.com/c2bot/c2bot/tenant/sandbox"
+)
+
+// The fault-injection suite: the real binary, built with -tags faultinject,
+// is killed at every step of apply and revert, or meets a Graph that
+// throttles, fails, hangs, or an Entra token endpoint that is down. After
+// each run: the tenant is at its snapshot, each setting was changed and put
+// back at most once, the audit log holds one outcome, and the thread holds
+// exactly one Reverted notice when the change was applied. C2_FAULT_REPORT=
+// file writes the table of runs (BENCHMARKS.md holds one).
+
+// faultWindow is the change window of every run.
+const faultWindow = 3 * time.Second
+
+// faultConcurrency is how many runs go at once: each is mostly waiting
+// (windows, backoff, timeouts), so more than the two cores.
+const faultConcurrency = 8
+
+// Outcomes of a run.
+const (
+	outcomeReverted   = "reverted"        // applied, then reverted at the end of the window
+	outcomeRolledBack = "rolled back"     // the apply did not finish; what it wrote was undone
+	outcomeUntouched  = "nothing written" // stopped before the first write
+)
+
+// faultCase is one run.
+type faultCase struct {
+	scenario string // a `demo --scenario` tenant
+	fault    string // what is done, for the table
+	// crash is C2_FAULTINJECT_CRASH for the first process (faultinject.go).
+	crash string
+	// hold is a request the sandbox holds, armed once the approval card is
+	// posted; the first process is SIGKILLed while it is held.
+	hold *sandbox.HoldSpec
+	// releaseWhenFinal keeps the process alive: the hold is released once
+	// the card shows a final state (a write that lands after c2bot gave up).
+	releaseWhenFinal bool
+	// beforeApprove arms Graph faults once the card is posted;
+	// whileApplied arms them once the card says the change is applied.
+	beforeApprove, whileApplied func(*sandbox.Server)
+	opts                        sandbox.Options
+	want                        string
+	// retried: the fault must have failed at least one revert attempt.
+	retried bool
+}
+
+// faultRow is the result of one run.
+type faultRow struct {
+	faultCase
+	caught   string // the request the hold caught
+	outcome  string
+	atSnap   bool
+	away     int // setting writes away from the snapshot value
+	back     int // setting writes back to it
+	audit    map[string]int
+	notices  int
+	duration time.Duration
+	failed   bool // an invariant did not hold
+}
+
+var faultBuild struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// faultBinary builds c2bot with the crash points, once; under go test
+// -race with the race detector too, so the runs also hunt data races in the
+// binary (runFaultCase reads its output).
+func faultBinary(t *testing.T) string {
+	t.Helper()
+	faultBuild.once.Do(func() {
+		path := filepath.Join(filepath.Dir(binary), "c2bot-faultinject")
+		args := []string{"build", "-tags", "faultinject", "-o", path}
+		if raceTest {
+			args = append(args, "-race")
+		}
+		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
+		if err != nil {
+			faultBuild.err = fmt.Errorf("build with -tags faultinject: %v\n%s", err, out)
+		}
+		faultBuild.path = path
+	})
+	if faultBuild.err != nil {
+		t.Fatal(faultBuild.err)
+	}
+	return faultBuild.path
+}
+
+// anyPatch is the nth PATCH (1-based) counted from when the hold is armed:
+// in a three-item plan 1–3 apply and 4–6 restore.
+func anyPatch(n int, landed bool) *sandbox.HoldSpec {
+	return &sandbox.HoldSpec{Method: http.MethodPatch, Skip: n - 1, Landed: landed}
+}
+
+func faultCases() []faultCase {
+	const sd, ca = "security-defaults", "conditional-access"
+	var cs []faultCase
+	add := func(c faultCase) { cs = append(cs, c) }
+	crash := func(scenario, point, want string) {
+		add(faultCase{scenario: scenario, fault: "SIGKILL at " + point, crash: point, want: want})
+	}
+	held := func(scenario string, n int, landed bool, want string) {
+		what := "not yet served (lost)"
+		if landed {
+			what = "served, answer held (landed)"
+		}
+		add(faultCase{scenario: scenario, fault: fmt.Sprintf("SIGKILL during PATCH %d, %s", n, what), hold: anyPatch(n, landed), want: want})
+	}
+
+	// steps kills the process at every step of apply and revert of a
+	// three-item plan. verifyPath is where one item is read; the GET there
+	// after skip others (since the approval card) is its read-back.
+	steps := func(scenario, verifyPath string, skip int) {
+		// Apply, step by step.
+		for n := 1; n <= 3; n++ {
+			crash(scenario, fmt.Sprintf("snapshot#%d", n), outcomeUntouched)
+		}
+		crash(scenario, "committed:applying", outcomeRolledBack)
+		for n := 1; n <= 3; n++ {
+			held(scenario, n, false, outcomeRolledBack)
+			held(scenario, n, true, outcomeRolledBack)
+			crash(scenario, fmt.Sprintf("apply#%d", n), outcomeRolledBack)
+		}
+		// The read-back: the GETs before it are let through.
+		add(faultCase{scenario: scenario, fault: "SIGKILL during verify (read-back GET)", want: outcomeRolledBack,
+			hold: &sandbox.HoldSpec{Method: http.MethodGet, PathPrefix: verifyPath, Skip: skip}})
+		crash(scenario, "verify#3", outcomeRolledBack)
+		crash(scenario, "committing:applied", outcomeRolledBack)
+		crash(scenario, "committed:applied", outcomeReverted)
+		// Revert, step by step.
+		crash(scenario, "committed:reverting", outcomeReverted)
+		for n := 4; n <= 6; n++ {
+			held(scenario, n, false, outcomeReverted)
+			held(scenario, n, true, outcomeReverted)
+			crash(scenario, fmt.Sprintf("restore#%d", n-3), outcomeReverted)
+		}
+		crash(scenario, "committing:reverted", outcomeReverted)
+		crash(scenario, "committed:reverted", outcomeReverted)
+		crash(scenario, "notice:sending", outcomeReverted)
+		crash(scenario, "notice:sent", outcomeReverted)
+	}
+
+	steps(sd, securityDefaults, 1)
+
+	// Graph faults.
+	add(faultCase{scenario: sd, fault: "429 storm, Retry-After 0.3: 3 during apply, 12 during revert", want: outcomeReverted, retried: true,
+		beforeApprove: func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Status: 429, RetryAfter: "0.3", Times: 3}) },
+		whileApplied:  func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Status: 429, RetryAfter: "0.3", Times: 12}) }})
+	add(faultCase{scenario: sd, fault: "429 storm without Retry-After: 2 during apply, 3 during revert", want: outcomeReverted,
+		beforeApprove: func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Status: 429, Times: 2}) },
+		whileApplied:  func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Status: 429, Times: 3}) }})
+	add(faultCase{scenario: sd, fault: "503 storm: 4 with Retry-After 0.2 during apply, 3 without during revert", want: outcomeReverted,
+		beforeApprove: func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Status: 503, RetryAfter: "0.2", Times: 4}) },
+		whileApplied:  func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Status: 503, Times: 3}) }})
+	add(faultCase{scenario: sd, fault: "timeout: a SharePoint PATCH lands, its answer never comes (apply)", want: outcomeRolledBack,
+		beforeApprove: func(sb *sandbox.Server) {
+			sb.Fail(sandbox.FailRule{Method: http.MethodPatch, PathPrefix: "/admin/sharepoint", Hang: true, Landed: true, Times: 1})
+		}})
+	add(faultCase{scenario: sd, fault: "timeout: a SharePoint PATCH held past the client timeout lands after the rollback (apply)",
+		hold: &sandbox.HoldSpec{Method: http.MethodPatch, PathPrefix: "/admin/sharepoint", Late: true}, releaseWhenFinal: true,
+		want: outcomeRolledBack})
+	add(faultCase{scenario: sd, fault: "timeout: 2 restoring PATCHes never answered (revert)", want: outcomeReverted, retried: true,
+		whileApplied: func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Method: http.MethodPatch, Hang: true, Times: 2}) }})
+	add(faultCase{scenario: sd, fault: "timeout: a restoring PATCH lands, its answer never comes (revert)", want: outcomeReverted, retried: true,
+		whileApplied: func(sb *sandbox.Server) {
+			sb.Fail(sandbox.FailRule{Method: http.MethodPatch, Hang: true, Landed: true, Times: 1})
+		}})
+	add(faultCase{scenario: sd, fault: "SIGKILL during the re-sent restoring PATCH after a 429 (Retry-After 0.2), landed",
+		hold: anyPatch(5, true), want: outcomeReverted,
+		whileApplied: func(sb *sandbox.Server) {
+			sb.Fail(sandbox.FailRule{Method: http.MethodPatch, Status: 429, RetryAfter: "0.2", Times: 1})
+		}})
+	add(faultCase{scenario: sd, fault: "503 storm past the retry budget during the revert, SIGKILL once the failed attempt is committed",
+		crash: "committed:revert_failed", want: outcomeReverted, retried: true,
+		whileApplied: func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Status: 503, RetryAfter: "0.1", Times: 15}) }})
+	add(faultCase{scenario: sd, fault: "token endpoint down (503) for 4 requests during the revert", want: outcomeReverted, retried: true,
+		opts:         sandbox.Options{TokenLifetime: time.Minute},
+		whileApplied: func(sb *sandbox.Server) { sb.FailTokens(sandbox.FailRule{Times: 4}) }})
+	// A restarted process has no cached token: the outage meets its revert.
+	add(faultCase{scenario: sd, fault: "SIGKILL at committed:applied, token endpoint down (503) for 3 requests when the restarted process reverts",
+		crash: "committed:applied", want: outcomeReverted, retried: true,
+		beforeApprove: func(sb *sandbox.Server) { sb.FailTokens(sandbox.FailRule{Times: 3}) }})
+	add(faultCase{scenario: sd, fault: "token endpoint hangs for 2 requests during the revert", want: outcomeReverted, retried: true,
+		opts:         sandbox.Options{TokenLifetime: time.Minute},
+		whileApplied: func(sb *sandbox.Server) { sb.FailTokens(sandbox.FailRule{Hang: true, Times: 2}) }})
+
+	// The scoped Conditional Access fix: SharePoint, then the exclusion
+	// (whose write reads the policy first).
+	steps(ca, "/identity/conditionalAccess/policies/"+sandbox.DefaultPolicyID, 2)
+	add(faultCase{scenario: ca, fault: "Conditional Access throttle on (1 request/s, 429 without Retry-After)", want: outcomeReverted,
+		beforeApprove: func(sb *sandbox.Server) { sb.SetCAThrottle(true) }})
+	return cs
+}
+
+func TestFaultInjection(t *testing.T) {
+	bin := faultBinary(t)
+	cases := faultCases()
+	rows := make([]faultRow, len(cases))
+	start := time.Now()
+	sem := make(chan struct{}, faultConcurrency)
+	var wg sync.WaitGroup
+	for i, fc := range cases {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			t.Run(fmt.Sprintf("%02d %s %s", i+1, fc.scenario, fc.fault), func(t *testing.T) {
+				rows[i] = faultRow{faultCase: fc, outcome: "(unfinished)"}
+				defer func() { rows[i].failed = t.Failed() }()
+				rows[i] = runFaultCase(t, bin, fc)
+			})
+		})
+	}
+	wg.Wait()
+	t.Logf("%d cases in %s", len(cases), time.Since(start).Round(time.Second))
+	if path := os.Getenv("C2_FAULT_REPORT"); path != "" {
+		if err := os.WriteFile(path, []byte(faultReport(rows, time.Since(start))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// runFaultCase runs one case and checks the invariants.
+func runFaultCase(t *testing.T, bin string, fc faultCase) faultRow {
+	began := time.Now()
+	row := faultRow{faultCase: fc, outcome: "(unfinished)"}
+	sb, env := sandboxScenarioEnvWith(t, fc.scenario, fc.opts)
+	r := slackRigOn(t, sb, env, false)
+	env["C2_GRAPH_TIMEOUT"] = "2s"
+	first := map[string]string{}
+	for k, v := range env {
+		first[k] = v
+	}
+	if fc.crash != "" {
+		first["C2_FAULTINJECT_CRASH"] = fc.crash
+	}
+
+	p := startBinary(t, bin, first, "serve")
+	procs := []*proc{p}
+	r.slash(t, p, fmt.Sprintf("fix --for %s", faultWindow), "trig.fault.1")
+	card := r.wait(t, 30*time.Second, "approval card", isCard("Approval needed:"))
+	var held sandbox.Held
+	armed := len(sb.Requests())
+	if fc.hold != nil {
+		held = sb.HoldRequest(*fc.hold)
+		defer held.Release()
+	}
+	if fc.beforeApprove != nil {
+		fc.beforeApprove(sb)
+	}
+	r.click(t, p, clickPayload(t, card, "Approve", slackApprover, "1700000600.000600"))
+	if fc.whileApplied != nil {
+		r.wait(t, 60*time.Second, "card updated to applied", cardNow(card, "Applied:"))
+		fc.whileApplied(sb)
+	}
+
+	switch {
+	case fc.crash != "":
+		select {
+		case <-p.done:
+			p.done <- nil
+		case <-time.After(90 * time.Second):
+			t.Fatalf("the process never reached %s", fc.crash)
+		}
+		if !strings.Contains(p.logs.String(), "faultinject: crash at "+fc.crash) {
+			t.Fatalf("the process ended without crashing at %s", fc.crash)
+		}
+	case fc.hold != nil && fc.releaseWhenFinal:
+		select {
+		case <-held.Arrived():
+		case <-time.After(90 * time.Second):
+			t.Fatal("the held request never came")
+		}
+		row.caught = heldRequest(sb.Requests()[armed:], *fc.hold)
+	case fc.hold != nil:
+		select {
+		case <-held.Arrived():
+		case <-time.After(90 * time.Second):
+			t.Fatal("the held request never came")
+		}
+		row.caught = heldRequest(sb.Requests()[armed:], *fc.hold)
+		// Nothing is PATCHed before the approval.
+		if n := patches(sb, ""); fc.hold.Method == http.MethodGet && n != 3 {
+			t.Fatalf("the read-back hold caught a GET with %d of the 3 PATCHes made", n)
+		}
+		p.kill(t)
+		select {
+		case <-held.Gone():
+		case <-time.After(20 * time.Second):
+			t.Fatal("the sandbox did not see the killed process go")
+		}
+		held.Release()
+	}
+	if fc.crash != "" || fc.hold != nil && !fc.releaseWhenFinal {
+		p = startBinary(t, bin, env, "serve")
+		procs = append(procs, p)
+	}
+
+	// The end: the card in a final state, and for an applied change the
+	// notice in its thread.
+	final := r.wait(t, 120*time.Second, "card in a final state", func(m slacktest.Message) bool {
+		return cardNow(card, "Reverted:")(m) || cardNow(card, "Failed:")(m)
+	})
+	if strings.HasPrefix(headerTitle(final), "Reverted:") {
+		r.wait(t, 60*time.Second, "Reverted notice in the thread", revertNotice(card))
+	}
+	if fc.releaseWhenFinal {
+		changes := len(sb.History())
+		held.Release()
+		eventually(t, 20*time.Second, "the late write landed", func() bool { return len(sb.History()) > changes })
+	}
+	r.settle(t)
+	p.kill(t)
+	for _, q := range procs {
+		if strings.Contains(q.logs.String(), "WARNING: DATA RACE") {
+			t.Errorf("the race detector found a data race in c2bot:\n%s", q.logs.String())
+		}
+	}
+
+	if n := sb.FailuresLeft(); n != 0 {
+		t.Errorf("%d of the faults armed were never met; the run proves less than it says", n)
+	}
+	row.duration = time.Since(began)
+	row.notices = r.count(revertNotice(card))
+	row.atSnap, row.away, row.back = settingWrites(sb)
+	row.audit = auditCounts(t, env["C2_DB"], "r-1")
+	row.outcome = outcomeOf(row.audit, row.away)
+	checkFaultRow(t, row, final, env["C2_DB"])
+	return row
+}
+
+// settle waits until neither Slack nor the sandbox has been called for a
+// second: whatever the bot still had to say is said.
+func (r *slackRig) settle(t *testing.T) {
+	t.Helper()
+	last, lastGraph := -1, -1
+	stable := time.Time{}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		n, g := len(r.fake.Calls("")), len(r.sb.Requests())
+		if n != last || g != lastGraph {
+			last, lastGraph, stable = n, g, time.Now()
+		} else if time.Since(stable) > time.Second {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("the bot never went quiet")
+}
+
+// heldRequest names the request a hold caught among those since it was armed.
+func heldRequest(reqs []sandbox.Recorded, h sandbox.HoldSpec) string {
+	n := 0
+	for _, q := range reqs {
+		if (h.Method == "" || q.Method == h.Method) && strings.HasPrefix(q.Path, h.PathPrefix) {
+			if n == h.Skip {
+				return q.Method + " " + q.Path
+			}
+			n++
+		}
+	}
+	return "?"
+}
+
+// settingsOf is every setting a plan can change, by name.
+func settingsOf(st sandbox.State) map[string]string {
+	m := map[string]string{
+		"security defaults":        fmt.Sprint(st.SecurityDefaults),
+		"SharePoint legacy auth":   fmt.Sprint(st.LegacyAuth),
+		"SharePoint invited match": fmt.Sprint(st.InvitedMatch),
+	}
+	for _, p := range st.Policies {
+		m["policy "+p.ID+" state"] = p.State
+		m["policy "+p.ID+" excludes the tool"] = fmt.Sprint(slices.Contains(p.ExcludeUsers, sandbox.DefaultToolAccountID))
+	}
+	return m
+}
+
+// settingWrites reads the sandbox's history: whether the tenant is at its
+// snapshot, and how many setting changes went away from it and back.
+func settingWrites(sb *sandbox.Server) (atSnapshot bool, away, back int) {
+	snap := settingsOf(sb.Initial())
+	prev := snap
+	for _, c := range sb.History() {
+		cur := settingsOf(c.State)
+		for k, v := range cur {
+			if v == prev[k] {
+				continue
+			}
+			if v == snap[k] {
+				back++
+			} else {
+				away++
+			}
+		}
+		prev = cur
+	}
+	final := settingsOf(sb.State())
+	atSnapshot = len(final) == len(snap)
+	for k, v := range final {
+		atSnapshot = atSnapshot && snap[k] == v
+	}
+	return atSnapshot, away, back
+}
+
+func auditCounts(t *testing.T, db, id string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, a := range auditActions(t, db, id) {
+		out[a]++
+	}
+	return out
+}
+
+func outcomeOf(audit map[string]int, away int) string {
+	switch {
+	case audit["reverted"] > 0:
+		return outcomeReverted
+	case audit["failed"] > 0 && away > 0:
+		return outcomeRolledBack
+	case audit["failed"] > 0 && audit["applying"] > 0:
+		return outcomeRolledBack
+	case audit["failed"] > 0:
+		return outcomeUntouched
+	}
+	return "(unfinished)"
+}
+
+// checkFaultRow checks the invariants of one run.
+func checkFaultRow(t *testing.T, row faultRow, final slacktest.Message, db string) {
+	t.Helper()
+	if !row.atSnap {
+		t.Errorf("the tenant is not at its snapshot")
+	}
+	// Each setting went away at most once and came back: one apply, one revert.
+	if row.back != row.away {
+		t.Errorf("%d writes away from the snapshot, %d back", row.away, row.back)
+	}
+	if row.outcome != row.want {
+		t.Errorf("outcome %q, want %q", row.outcome, row.want)
+	}
+	a := row.audit
+	switch row.want {
+	case outcomeReverted:
+		if a["applied"] != 1 || a["reverted"] != 1 || a["failed"] != 0 {
+			t.Errorf("audit %v: want one applied and one reverted", a)
+		}
+		if row.away != 3 {
+			t.Errorf("%d setting writes took effect; want the plan's 3, once each", row.away)
+		}
+		if row.notices != 1 {
+			t.Errorf("%d Reverted notices in the thread; want exactly one (the outbox delivers at least once: "+
+				"a crash after the platform accepted a post and before the outbox marked it done posts it again)", row.notices)
+		}
+	default:
+		if a["applied"] != 0 || a["reverted"] != 0 || a["failed"] != 1 {
+			t.Errorf("audit %v: want one failed, nothing applied", a)
+		}
+		if row.notices != 0 {
+			t.Errorf("%d Reverted notices for a change that was never applied", row.notices)
+		}
+		if row.want == outcomeUntouched && row.away != 0 {
+			t.Errorf("%d setting writes before the first write", row.away)
+		}
+	}
+	if row.retried && a["revert_failed"] == 0 {
+		t.Errorf("audit %v: the fault never failed a revert attempt; the run proves nothing", a)
+	}
+	if !strings.HasPrefix(headerTitle(final), map[bool]string{true: "Reverted:", false: "Failed:"}[row.want == outcomeReverted]) {
+		t.Errorf("card ends as %q", headerTitle(final))
+	}
+	st, err := store.Open(db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if at, ok, err := st.OutboxNext(context.Background()); err != nil || ok {
+		t.Errorf("notifications still queued (next at %s, %v)", at, err)
+	}
+	if due, ok, err := st.NextDue(context.Background()); err != nil || ok {
+		t.Errorf("something is still scheduled (at %s, %v)", due, err)
+	}
+}
+
+// faultReport is the table of runs, in Markdown.
+func faultReport(all []faultRow, total time.Duration) string {
+	var rows []faultRow
+	for _, r := range all {
+		if r.fault != "" { // run, not filtered out by -run
+			rows = append(rows, r)
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d runs, %s wall time, %d at a time (`C2_FAULT_REPORT=… go test -race -run TestFaultInjection ./cmd/c2bot`).\n\n",
+		len(rows), total.Round(time.Second), faultConcurrency)
+	b.WriteString("| # | scenario | fault | outcome | tenant at snapshot | setting writes away / back | audit (applied, reverted, failed, revert_failed) | Reverted notices | invariants | s |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	for i, r := range rows {
+		fault := r.fault
+		if r.caught != "" {
+			fault += " — " + r.caught
+		}
+		outcome := r.outcome
+		if r.outcome != r.want {
+			outcome = fmt.Sprintf("**%s (want %s)**", r.outcome, r.want)
+		}
+		snap := "yes"
+		if !r.atSnap {
+			snap = "**no**"
+		}
+		verdict := "hold"
+		if r.failed {
+			verdict = "**FAIL**"
+		}
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %d / %d | %d, %d, %d, %d | %d | %s | %.1f |\n", i+1, r.scenario, fault, outcome, snap,
+			r.away, r.back, r.audit["applied"], r.audit["reverted"], r.audit["failed"], r.audit["revert_failed"], r.notices, verdict, r.duration.Seconds())
+	}
+	return b.String()
+}
+
+func TestProductionBuildHasNoCrashPoints(t *testing.T) {
+	raw, err := os.ReadFile(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), "C2_FAULTINJECT_CRASH") {
+		t.Fatal("the binary built without -tags faultinject reads C2_FAULTINJECT_CRASH")
+	}
+	fi, err := os.ReadFile(faultBinary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(fi), "C2_FAULTINJECT_CRASH") {
+		t.Fatal("the check above proves nothing: the faultinject build does not contain the name either")
+	}
+	// An unknown point stops a faultinject build at start-up.
+	_, env := sandboxEnv(t)
+	env["C2_FAULTINJECT_CRASH"] = "nowhere"
+	cmd := exec.Command(faultBinary(t), "serve")
+	cmd.Env = childEnv(env)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "unknown crash point") {
+		t.Fatalf("unknown crash point: %v %s", err, out)
+	}
+}
+
+func TestGraphTimeoutSetting(t *testing.T) {
+	cfg, err := loadWith(t, nil, nil, "")
+	if err != nil || cfg.GraphTimeout != 60*time.Second {
+		t.Fatalf("default %s (%v)", cfg.GraphTimeout, err)
+	}
+	cfg, err = loadWith(t, []string{"--graph-timeout", "5s"}, map[string]string{"C2_GRAPH_TIMEOUT": "7s"}, "graph_timeout: 9s\n")
+	if err != nil || cfg.GraphTimeout != 5*time.Second {
+		t.Fatalf("flag: %s (%v)", cfg.GraphTimeout, err)
+	}
+	cfg, err = loadWith(t, nil, map[string]string{"C2_GRAPH_TIMEOUT": "7s"}, "graph_timeout: 9s\n")
+	if err != nil || cfg.GraphTimeout != 7*time.Second {
+		t.Fatalf("env: %s (%v)", cfg.GraphTimeout, err)
+	}
+	if _, err := loadWith(t, nil, map[string]string{"C2_GRAPH_TIMEOUT": "soon"}, ""); err == nil {
+		t.Fatal("a bad timeout was accepted")
+	}
+	hc, err := httpClient("", 3*time.Second)
+	if err != nil || hc.Timeout != 3*time.Second {
+		t.Fatalf("client timeout %v (%v)", hc.Timeout, err)
+	}
+}
