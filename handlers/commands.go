@@ -50,17 +50,20 @@ func (c *Core) resolveTenant(cmd bot.Command, a *args) (*TenantConfig, error) {
 	}
 	switch {
 	case isBound && named != "" && named != bound:
+		c.metrics.Refused(cmd.Conv.Platform, RefusedWrongChannel)
 		return nil, userErrorf("This channel is bound to tenant %s; %s cannot be managed from here.", bound, named)
 	case isBound:
 		return c.tenants[bound], nil
 	case named != "":
 		if len(c.tenants[named].Channels) > 0 {
+			c.metrics.Refused(cmd.Conv.Platform, RefusedWrongChannel)
 			return nil, userErrorf("Tenant %s is managed only from its own channels.", named)
 		}
 		return c.tenants[named], nil
 	case len(c.order) == 1 && len(c.tenants[c.order[0]].Channels) == 0:
 		return c.tenants[c.order[0]], nil
 	case len(c.byConv) > 0 && !c.anyUnbound():
+		c.metrics.Refused(cmd.Conv.Platform, RefusedWrongChannel)
 		return nil, userErrorf("c2bot does not take commands in this channel. Use a channel bound to a tenant.")
 	}
 	return nil, userErrorf("Which tenant? Name one of: %s.", strings.Join(c.tenantNames(), ", "))

@@ -18,7 +18,16 @@ type Metrics interface {
 	// Delivery reports one outbox delivery attempt on a platform:
 	// DeliveryDelivered, DeliveryRetried or DeliveryDropped.
 	Delivery(platform, outcome string)
+	// Refused reports a command the core refused before running it:
+	// RefusedRateLimited or RefusedWrongChannel.
+	Refused(platform, reason string)
 }
+
+// Refusal reasons the core reports (the adapters report theirs).
+const (
+	RefusedRateLimited  = "rate_limited"
+	RefusedWrongChannel = "wrong_channel"
+)
 
 // Command outcomes.
 const (
@@ -52,3 +61,4 @@ func (nopMetrics) Command(string, string)      {}
 func (nopMetrics) Event(string)                {}
 func (nopMetrics) RevertStarted(time.Duration) {}
 func (nopMetrics) Delivery(string, string)     {}
+func (nopMetrics) Refused(string, string)      {}

@@ -145,6 +145,9 @@ func (c *Core) limit(verb, who, tenant string) error {
 		return nil
 	}
 	c.observe("rate_limited")
+	if platform, _, ok := splitQualified(who); ok {
+		c.metrics.Refused(platform, RefusedRateLimited)
+	}
 	wait := humanDuration(rl.wait.Round(time.Second) + time.Second)
 	if rl.tenant != "" {
 		return userErrorf("Tenant %s has had too many diagnose, fix and signins requests (at most %d per %s, to stay within Microsoft Graph's throttling limits). Try “%s” again in %s.",

@@ -30,7 +30,12 @@ type Config struct {
 	// It must be https, except on a loopback host (tests, local fakes).
 	APIURL string
 	// Logger receives the adapter's logs; slog.Default() when nil.
-	Logger *slog.Logger
+	// OnRefused, when set, is called with the reason of every inbound
+	// request the adapter refuses (metrics): bad_signature, stale,
+	// too_large, bad_request, busy, wrong_workspace, unauthorised,
+	// forbidden, wrong_tenant, cross_site, rebinding.
+	OnRefused func(reason string)
+	Logger    *slog.Logger
 	// Now is the clock used for the request-signature window; time.Now when nil.
 	Now func() time.Time
 	// HTTPClient sends Web API calls; a client with a 30 s timeout when nil.

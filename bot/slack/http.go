@@ -61,14 +61,21 @@ func (a *Adapter) verified(next func(w http.ResponseWriter, r *http.Request, bod
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 		if err != nil {
 			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				a.refused("too_large")
 				http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
 				return
 			}
+			a.refused("bad_request")
 			http.Error(w, "cannot read request body", http.StatusBadRequest)
 			return
 		}
 		if err := verifySignature(r.Header, body, a.cfg.SigningSecret, a.cfg.Now()); err != nil {
 			a.log.WarnContext(r.Context(), "slack request refused", "path", r.URL.Path, "reason", err.Error())
+			if errors.Is(err, errStaleTimestamp) {
+				a.refused("stale")
+			} else {
+				a.refused("bad_signature")
+			}
 			http.Error(w, "invalid slack signature: "+err.Error(), http.StatusUnauthorized)
 			return
 		}
@@ -150,6 +157,7 @@ func slashOrigin(sc slack.SlashCommand) origin {
 // with the reason and not run.
 func (a *Adapter) slashAck(sc slack.SlashCommand, retry bool) map[string]string {
 	if why := a.served.refusal(slashOrigin(sc)); why != "" {
+		a.refused("wrong_workspace")
 		a.log.Warn("slack command from another workspace refused", "team_id", sc.TeamID, "enterprise_id", sc.EnterpriseID, "user", sc.UserID)
 		return map[string]string{"response_type": "ephemeral", "text": why}
 	}
@@ -220,6 +228,7 @@ func (a *Adapter) handleInteraction(ic slack.InteractionCallback, retry bool) {
 		o.enterprise = ic.Enterprise.ID
 	}
 	if why := a.served.refusal(o); why != "" {
+		a.refused("wrong_workspace")
 		a.log.Warn("slack click from another workspace refused", "team_id", o.team, "user_team", o.userTeam, "enterprise_id", o.enterprise, "user", cmd.User.ID)
 		a.noticeLater(cmd.Conv, cmd.User, why)
 		return
@@ -280,6 +289,7 @@ func (a *Adapter) handleEvent(ev slackevents.EventsAPIEvent, retry bool) {
 	}
 	o := origin{team: ev.TeamID, enterprise: ev.EnterpriseID, userTeam: mention.UserTeam, extShared: ev.IsExtSharedChannel}
 	if why := a.served.refusal(o); why != "" {
+		a.refused("wrong_workspace")
 		a.log.Warn("slack mention from another workspace refused", "team_id", o.team, "user_team", o.userTeam, "enterprise_id", o.enterprise, "user", cmd.User.ID)
 		a.noticeLater(cmd.Conv, cmd.User, why)
 		return

@@ -118,7 +118,15 @@ func (a *Adapter) accept(cmd bot.Command, retry bool) (ok bool, reason string) {
 		a.log.Info("slack command accepted", "command_id", cmd.ID, "channel", cmd.Conv.ID, "user", cmd.User.ID)
 	} else {
 		a.seen.forget(cmd.ID) // not run: a retry may try again
+		a.refused("busy")
 		a.log.Warn("slack command refused", "command_id", cmd.ID, "reason", reason)
 	}
 	return ok, reason
+}
+
+// refused counts an inbound request the adapter refused.
+func (a *Adapter) refused(reason string) {
+	if a.cfg.OnRefused != nil {
+		a.cfg.OnRefused(reason)
+	}
 }

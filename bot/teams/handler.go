@@ -74,6 +74,7 @@ func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if a.auth == nil {
 		if status, why := localOnly(r); status != 0 {
 			a.log.WarnContext(ctx, "teams request refused", "reason", why, "remote", r.RemoteAddr)
+			a.refused("cross_site")
 			http.Error(w, why, status)
 			return
 		}
@@ -84,12 +85,14 @@ func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := readBody(w, r)
 	if err != nil {
+		a.refused("too_large")
 		http.Error(w, "request too large or unreadable", http.StatusRequestEntityTooLarge)
 		return
 	}
 	act, err := parseActivity(body)
 	if err != nil {
 		a.log.InfoContext(ctx, "bad activity", "err", err)
+		a.refused("bad_request")
 		http.Error(w, "bad activity", http.StatusBadRequest)
 		return
 	}
@@ -98,6 +101,7 @@ func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if why := a.admit(act); why != "" {
 		a.log.WarnContext(ctx, "teams activity refused", "reason", why, "channel_id", act.ChannelID, "tenant", act.tenantID())
+		a.refused("wrong_tenant")
 		http.Error(w, why, http.StatusForbidden)
 		return
 	}
@@ -223,9 +227,11 @@ func (a *Adapter) authorize(w http.ResponseWriter, r *http.Request, act *inActiv
 		http.Error(w, "cannot verify request now", http.StatusServiceUnavailable)
 	case errors.Is(err, errForbidden):
 		a.log.WarnContext(ctx, "teams request refused", "err", err)
+		a.refused("forbidden")
 		http.Error(w, "forbidden", http.StatusForbidden)
 	default:
 		a.log.WarnContext(ctx, "teams request refused", "err", err)
+		a.refused("unauthorised")
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 	}
 	return false
@@ -385,4 +391,11 @@ func (a *Adapter) settleInvokes(conv bot.Conversation, msg bot.Message) {
 	}
 	clear(a.inflight[len(kept):])
 	a.inflight = kept
+}
+
+// refused counts an inbound request the adapter refused.
+func (a *Adapter) refused(reason string) {
+	if a.cfg.OnRefused != nil {
+		a.cfg.OnRefused(reason)
+	}
 }

@@ -100,7 +100,12 @@ type Config struct {
 	// endpoint and the Bot Connector. Default: a client with a timeout.
 	HTTPClient *http.Client
 	// Logger receives the adapter's logs. Default: slog.Default().
-	Logger *slog.Logger
+	// OnRefused, when set, is called with the reason of every inbound
+	// request the adapter refuses (metrics): bad_signature, stale,
+	// too_large, bad_request, busy, wrong_workspace, unauthorised,
+	// forbidden, wrong_tenant, cross_site, rebinding.
+	OnRefused func(reason string)
+	Logger    *slog.Logger
 	// Now is the clock used to check token lifetimes. Default: time.Now.
 	Now func() time.Time
 }

@@ -89,6 +89,7 @@ func (a *Adapter) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !a.hostAllowed(r.Host) {
 			a.cfg.Logger.WarnContext(r.Context(), "console request refused: Host is not a loopback name", "host", r.Host, "path", r.URL.Path)
+			a.refused("rebinding")
 			writeError(w, http.StatusForbidden, "the console answers only to localhost, 127.0.0.1 or [::1] (this Host is refused against DNS rebinding)")
 			return
 		}
@@ -391,6 +392,7 @@ func (a *Adapter) queryUser(w http.ResponseWriter, r *http.Request) (bot.User, b
 // returns false.
 func (a *Adapter) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	if !a.sameOrigin(r) {
+		a.refused("cross_site")
 		writeError(w, http.StatusForbidden, "cross-origin request refused")
 		return false
 	}
@@ -460,4 +462,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeError answers with {"error": msg}.
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// refused counts an inbound request the adapter refused.
+func (a *Adapter) refused(reason string) {
+	if a.cfg.OnRefused != nil {
+		a.cfg.OnRefused(reason)
+	}
 }

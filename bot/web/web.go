@@ -69,7 +69,12 @@ type Config struct {
 	// Default: "console".
 	Channel string
 	// Logger receives operational logs. Default: discard.
-	Logger *slog.Logger
+	// OnRefused, when set, is called with the reason of every inbound
+	// request the adapter refuses (metrics): bad_signature, stale,
+	// too_large, bad_request, busy, wrong_workspace, unauthorised,
+	// forbidden, wrong_tenant, cross_site, rebinding.
+	OnRefused func(reason string)
+	Logger    *slog.Logger
 	// Now is the clock for message times. Default: time.Now.
 	Now func() time.Time
 	// MaxMessages is how many messages the transcript keeps; the oldest are

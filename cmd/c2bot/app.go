@@ -197,6 +197,7 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 		a.slack, err = slackbot.New(slackbot.Config{
 			BotToken: cfg.SlackBotToken, SigningSecret: cfg.SlackSigningSecret, AppToken: cfg.SlackAppToken,
 			APIURL: cfg.SlackAPIURL, TeamIDs: cfg.SlackTeamIDs, Logger: log,
+			OnRefused: a.metrics.refusedBy(bot.Slack),
 		})
 		if err != nil {
 			return nil, err
@@ -217,7 +218,7 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 			TokenScope: cfg.BotFrameworkScope, Issuer: cfg.BotFrameworkIssuer,
 			Unauthenticated: cfg.TeamsUnauthenticated, Tenants: cfg.TeamsTenants,
 			AuthorityURL: cfg.AuthorityURL, OpenIDURL: cfg.BotFrameworkOpenIDURL, ListenAddr: cfg.Listen, Logger: log,
-			OnTokenFailure: a.metrics.botTokenFailed,
+			OnTokenFailure: a.metrics.botTokenFailed, OnRefused: a.metrics.refusedBy(bot.Teams),
 		})
 		if err != nil {
 			return nil, err
@@ -229,7 +230,7 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 		if !isLoopback(cfg.Listen) {
 			return nil, fmt.Errorf("the console has no sign-in, so it is served only on a loopback address; C2_LISTEN is %s", cfg.Listen)
 		}
-		a.web, err = web.New(web.Config{Logger: log, ListenAddr: cfg.Listen})
+		a.web, err = web.New(web.Config{Logger: log, ListenAddr: cfg.Listen, OnRefused: a.metrics.refusedBy(bot.Web)})
 		if err != nil {
 			return nil, err
 		}

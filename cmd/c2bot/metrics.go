@@ -15,7 +15,8 @@ import (
 
 // Refusal reasons of inbound requests (label values of
 // c2bot_inbound_refused_total).
-var refusalReasons = []string{"bad_signature", "stale", "unauthorised", "forbidden", "too_large", "bad_request", "rate_limited", "cross_site", "wrong_workspace", "wrong_tenant", "wrong_channel"}
+var refusalReasons = []string{"bad_signature", "stale", "unauthorised", "forbidden", "too_large", "bad_request", "busy",
+	"rate_limited", "cross_site", "rebinding", "wrong_workspace", "wrong_tenant", "wrong_channel"}
 
 // chatPlatforms are the label values of platform.
 var chatPlatforms = []string{"slack", "teams", "web"}
@@ -141,6 +142,9 @@ func (m *metrics) RevertStarted(late time.Duration) { m.revertLate.Observe(late.
 func (m *metrics) Delivery(platform, outcome string) {
 	m.deliveries.WithLabelValues(platform, outcome).Inc()
 }
+
+// Refused implements handlers.Metrics.
+func (m *metrics) Refused(platform, reason string) { m.refused.WithLabelValues(platform, reason).Inc() }
 
 // refusedBy returns the refusal counter of one platform, for its adapter.
 func (m *metrics) refusedBy(platform string) func(reason string) {

@@ -138,6 +138,18 @@ func TestMetricsThroughAWholeCycle(t *testing.T) {
 		t.Error("c2bot_next_revert_seconds present with nothing to revert")
 	}
 
+	// A DNS-rebinding page's request is refused and counted.
+	req, _ := http.NewRequest(http.MethodGet, p.url+"/console/api/messages?user=alice", nil)
+	req.Host = "attacker.example"
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("rebinding request answered %s", resp.Status)
+	}
+	if v := scrapeURL(t, p.url).must(t, "c2bot_inbound_refused_total", "platform", "web", "reason", "rebinding"); v != 1 {
+		t.Errorf("refused{web,rebinding} = %v, want 1", v)
+	}
+
 	p.say(t, "alice", "/c2 fix --for 3s")
 	card := p.waitMessage(t, "bob", 20*time.Second, titled("Approval needed"))
 	p.click(t, "bob", card, "Approve")
