@@ -146,9 +146,14 @@ func parseArgs(text string, boolFlags ...string) (args, error) {
 	}
 	for i := 1; i < len(words); i++ {
 		w := words[i]
-		// Chat clients turn "--" into an em or en dash.
-		w = strings.Replace(w, "—", "--", 1)
-		w = strings.Replace(w, "–", "--", 1)
+		// Chat clients turn a leading "--" into an em or en dash; a dash
+		// anywhere else is the person's text ("--reason=backup — finance").
+		for _, dash := range []string{"—", "–"} {
+			if rest, ok := strings.CutPrefix(w, dash); ok {
+				w = "--" + rest
+				break
+			}
+		}
 		if !strings.HasPrefix(w, "--") || len(w) == 2 {
 			a.pos = append(a.pos, words[i])
 			continue

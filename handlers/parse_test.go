@@ -77,3 +77,15 @@ func TestDuplicateVerbRejected(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A dash inside a value is the person's text; only a leading one stands
+// for "--" (chat clients turn "--" into an em dash).
+func TestDashInsideAValueIsKept(t *testing.T) {
+	a, err := parseArgs(`fix --reason="backup — finance" —for 2h`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.flags["reason"] != "backup — finance" || a.flags["for"] != "2h" {
+		t.Fatalf("flags = %v", a.flags)
+	}
+}
