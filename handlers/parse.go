@@ -135,6 +135,9 @@ func parseArgs(text string, boolFlags ...string) (args, error) {
 	if len(words) == 0 {
 		return a, nil
 	}
+	if words[0] == "" {
+		return args{}, errors.New("the command word is empty")
+	}
 	a.verb = strings.ToLower(words[0])
 	isBool := func(name string) bool {
 		for _, b := range boolFlags {

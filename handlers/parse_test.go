@@ -89,3 +89,10 @@ func TestDashInsideAValueIsKept(t *testing.T) {
 		t.Fatalf("flags = %v", a.flags)
 	}
 }
+
+// An empty quoted command word is refused, not read as "help".
+func TestEmptyCommandWordRefused(t *testing.T) {
+	if _, err := parseArgs(`'' approve r-1`); err == nil {
+		t.Fatal("an empty command word was accepted")
+	}
+}
