@@ -226,7 +226,7 @@ func TestInboundIssuerFollowsTheCloud(t *testing.T) {
 	ka, _, _ := testKeys(t)
 	ks := newKeyServer(t, map[string]*rsa.PublicKey{"k1": &ka.PublicKey})
 	gov, err := New(Config{
-		AppID: testAppID, AppPassword: "not-a-real-secret", AppTenantID: "tenant-1",
+		AppID: testAppID, AppPassword: "not-a-real-secret", AppTenantID: playgroundTenant,
 		AuthorityURL: "https://127.0.0.1:1", OpenIDURL: ks.URL + "/v1/.well-known/openidconfiguration",
 		Issuer: "https://api.botframework.us", TokenScope: "https://api.botframework.us/.default",
 		ListenAddr: ":3978", HTTPClient: ks.Client(), Logger: quietLogger(),
