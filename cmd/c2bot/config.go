@@ -358,9 +358,20 @@ func loadFile(c *Config, path string) error {
 	if err != nil {
 		return fmt.Errorf("config file: %w", err)
 	}
-	var doc map[string]yaml.Node
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
 		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	var doc map[string]yaml.Node
+	if len(root.Content) > 0 {
+		// Anything but a mapping of settings (a scalar, a list, an anchor
+		// that swallows the rest) would otherwise be ignored silently.
+		if top := root.Content[0]; top.Kind != yaml.MappingNode {
+			return fmt.Errorf("config file %s: line %d: the file must be a mapping of settings (key: value)", path, top.Line)
+		}
+		if err := root.Content[0].Decode(&doc); err != nil {
+			return fmt.Errorf("config file %s: %w", path, err)
+		}
 	}
 	known := map[string]setting{}
 	for _, s := range c.settings() {

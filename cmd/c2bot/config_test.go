@@ -247,3 +247,16 @@ func TestGovernanceSettings(t *testing.T) {
 		t.Error("a bad tenant remind_before was accepted")
 	}
 }
+
+// A file that is not a mapping of settings is refused, not ignored (found by
+// FuzzConfigFile: an anchor swallowed the whole file and its secret).
+func TestConfigFileMustBeAMapping(t *testing.T) {
+	for _, file := range []string{"&0,\nclient_secret: s\n", "- listen: x\n", "just text\n"} {
+		if _, err := loadWith(t, nil, nil, file); err == nil || !strings.Contains(err.Error(), "mapping") {
+			t.Errorf("%q: err = %v, want a refusal saying it must be a mapping", file, err)
+		}
+	}
+	if _, err := loadWith(t, nil, nil, "# only a comment\n"); err != nil {
+		t.Errorf("an empty file: %v", err)
+	}
+}
