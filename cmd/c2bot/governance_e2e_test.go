@@ -176,8 +176,8 @@ func TestReminderButtonsAndAuditExport(t *testing.T) {
 			t.Fatalf("requested row %v", row)
 		}
 	}
-	for _, want := range []string{"alice:requested", "bob:approved", "c2bot:applied", "c2bot:reminded",
-		"alice:extension_requested", "bob:extended", "alice:revert_requested", "c2bot:reverted"} {
+	for _, want := range []string{"web:alice:requested", "web:bob:approved", "c2bot:applied", "c2bot:reminded",
+		"web:alice:extension_requested", "web:bob:extended", "web:alice:revert_requested", "c2bot:reverted"} {
 		if !slices.Contains(actions, want) {
 			t.Errorf("CSV lacks %s: %v", want, actions)
 		}
