@@ -38,6 +38,9 @@ const (
 	outcomeReverted   = "reverted"        // applied, then reverted at the end of the window
 	outcomeRolledBack = "rolled back"     // the apply did not finish; what it wrote was undone
 	outcomeUntouched  = "nothing written" // stopped before the first write
+	// a write timed out (its outcome unknown): rolled back, re-checked
+	// after a backoff, whatever landed meanwhile put back, ended reverted
+	outcomeRechecked = "rolled back, re-checked"
 )
 
 // faultCase is one run.
@@ -52,9 +55,10 @@ type faultCase struct {
 	// hold is a request the sandbox holds, armed once the approval card is
 	// posted; the first process is SIGKILLed while it is held.
 	hold *sandbox.HoldSpec
-	// releaseWhenFinal keeps the process alive: the hold is released once
-	// the card shows a final state (a write that lands after c2bot gave up).
-	releaseWhenFinal bool
+	// releaseLate keeps the process alive: the hold is released once the
+	// rollback has scheduled its re-check (a write that lands after c2bot
+	// gave up on it and rolled back).
+	releaseLate bool
 	// beforeApprove arms Graph faults once the card is posted;
 	// whileApplied arms them once the card says the change is applied.
 	beforeApprove, whileApplied func(*sandbox.Server)
@@ -194,16 +198,16 @@ func faultCases() []faultCase {
 	add(faultCase{scenario: mp, fault: "503 storm: 4 with Retry-After 0.2 during apply, 3 without during revert", want: outcomeReverted,
 		beforeApprove: func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Status: 503, RetryAfter: "0.2", Times: 4}) },
 		whileApplied:  func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Status: 503, Times: 3}) }})
-	add(faultCase{scenario: mp, fault: "timeout: a Conditional Access PATCH lands, its answer never comes (apply)", want: outcomeRolledBack,
+	add(faultCase{scenario: mp, fault: "timeout: a Conditional Access PATCH lands, its answer never comes (apply)", want: outcomeRechecked,
 		beforeApprove: func(sb *sandbox.Server) {
 			sb.Fail(sandbox.FailRule{Method: http.MethodPatch, PathPrefix: caPolicies, Hang: true, Landed: true, Times: 1})
 		}})
 	add(faultCase{scenario: mp, fault: "timeout: a Conditional Access PATCH held past the client timeout lands after the rollback (apply)",
-		hold: &sandbox.HoldSpec{Method: http.MethodPatch, PathPrefix: caPolicies, Late: true}, releaseWhenFinal: true,
-		want: outcomeRolledBack})
+		hold: &sandbox.HoldSpec{Method: http.MethodPatch, PathPrefix: caPolicies, Late: true}, releaseLate: true,
+		want: outcomeRechecked})
 	add(faultCase{scenario: sd, fault: "timeout: the Security defaults PATCH held past the client timeout lands after the rollback (apply)",
-		hold: &sandbox.HoldSpec{Method: http.MethodPatch, PathPrefix: securityDefaults, Late: true}, releaseWhenFinal: true,
-		want: outcomeRolledBack})
+		hold: &sandbox.HoldSpec{Method: http.MethodPatch, PathPrefix: securityDefaults, Late: true}, releaseLate: true,
+		want: outcomeRechecked})
 	add(faultCase{scenario: mp, fault: "timeout: 2 restoring PATCHes never answered (revert)", want: outcomeReverted, retried: true,
 		whileApplied: func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Method: http.MethodPatch, Hang: true, Times: 2}) }})
 	add(faultCase{scenario: mp, fault: "timeout: a restoring PATCH lands, its answer never comes (revert)", want: outcomeReverted, retried: true,
@@ -305,13 +309,19 @@ func runFaultCase(t *testing.T, bin string, fc faultCase) faultRow {
 		if !strings.Contains(p.logs.String(), "faultinject: crash at "+fc.crash) {
 			t.Fatalf("the process ended without crashing at %s", fc.crash)
 		}
-	case fc.hold != nil && fc.releaseWhenFinal:
+	case fc.hold != nil && fc.releaseLate:
 		select {
 		case <-held.Arrived():
 		case <-time.After(90 * time.Second):
 			t.Fatal("the held request never came")
 		}
 		row.caught = heldRequest(sb.Requests()[armed:], *fc.hold)
+		eventually(t, 60*time.Second, "the rollback scheduled its re-check", func() bool {
+			return slices.Contains(auditActions(t, env["C2_DB"], "r-1"), "rollback_recheck")
+		})
+		changes := len(sb.History())
+		held.Release()
+		eventually(t, 20*time.Second, "the late write landed", func() bool { return len(sb.History()) > changes })
 	case fc.hold != nil:
 		select {
 		case <-held.Arrived():
@@ -331,7 +341,7 @@ func runFaultCase(t *testing.T, bin string, fc faultCase) faultRow {
 		}
 		held.Release()
 	}
-	if fc.crash != "" || fc.hold != nil && !fc.releaseWhenFinal {
+	if fc.crash != "" || fc.hold != nil && !fc.releaseLate {
 		p = startBinary(t, bin, env, "serve")
 		procs = append(procs, p)
 	}
@@ -343,11 +353,6 @@ func runFaultCase(t *testing.T, bin string, fc faultCase) faultRow {
 	})
 	if strings.HasPrefix(headerTitle(final), "Reverted:") {
 		r.wait(t, 60*time.Second, "Reverted notice in the thread", revertNotice(card))
-	}
-	if fc.releaseWhenFinal {
-		changes := len(sb.History())
-		held.Release()
-		eventually(t, 20*time.Second, "the late write landed", func() bool { return len(sb.History()) > changes })
 	}
 	r.settle(t)
 	p.kill(t)
@@ -454,6 +459,8 @@ func auditCounts(t *testing.T, db, id string) map[string]int {
 
 func outcomeOf(audit map[string]int, away int) string {
 	switch {
+	case audit["rollback_recheck"] > 0 && audit["applied"] == 0 && audit["reverted"] > 0:
+		return outcomeRechecked
 	case audit["reverted"] > 0:
 		return outcomeReverted
 	case audit["failed"] > 0 && away > 0:
@@ -481,6 +488,16 @@ func checkFaultRow(t *testing.T, row faultRow, final slacktest.Message, db strin
 	}
 	a := row.audit
 	switch row.want {
+	case outcomeRechecked:
+		if a["applied"] != 0 || a["rollback_recheck"] != 1 || a["reverted"] != 1 || a["failed"] != 0 {
+			t.Errorf("audit %v: want one rollback_recheck and one reverted, nothing applied or failed", a)
+		}
+		if row.away == 0 {
+			t.Errorf("no write landed; the run proves nothing")
+		}
+		if row.notices != 1 {
+			t.Errorf("%d Reverted notices in the thread; want exactly one", row.notices)
+		}
 	case outcomeReverted:
 		if a["applied"] != 1 || a["reverted"] != 1 || a["failed"] != 0 {
 			t.Errorf("audit %v: want one applied and one reverted", a)
@@ -511,7 +528,7 @@ func checkFaultRow(t *testing.T, row faultRow, final slacktest.Message, db strin
 	if row.retried && a["revert_failed"] == 0 {
 		t.Errorf("audit %v: the fault never failed a revert attempt; the run proves nothing", a)
 	}
-	if !strings.HasPrefix(headerTitle(final), map[bool]string{true: "Reverted:", false: "Failed:"}[row.want == outcomeReverted]) {
+	if !strings.HasPrefix(headerTitle(final), map[bool]string{true: "Reverted:", false: "Failed:"}[row.want == outcomeReverted || row.want == outcomeRechecked]) {
 		t.Errorf("card ends as %q", headerTitle(final))
 	}
 	st, err := store.Open(db, store.Options{})
@@ -538,7 +555,7 @@ func faultReport(all []faultRow, total time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d runs, %s wall time, %d at a time (`C2_FAULT_REPORT=… go test -race -run TestFaultInjection ./cmd/c2bot`).\n\n",
 		len(rows), total.Round(time.Second), faultConcurrency)
-	b.WriteString("| # | scenario (plan items) | fault | outcome | tenant at snapshot | setting writes away / back | audit (applied, reverted, failed, revert_failed) | Reverted notices | invariants | s |\n")
+	b.WriteString("| # | scenario (plan items) | fault | outcome | tenant at snapshot | setting writes away / back | audit (applied, reverted, failed, revert_failed, rollback_recheck) | Reverted notices | invariants | s |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for i, r := range rows {
 		fault := r.fault
@@ -561,8 +578,8 @@ func faultReport(all []faultRow, total time.Duration) string {
 		if r.atLeastOnce {
 			notices += " (at least once: known limitation)"
 		}
-		fmt.Fprintf(&b, "| %d | %s (%d) | %s | %s | %s | %d / %d | %d, %d, %d, %d | %s | %s | %.1f |\n", i+1, r.scenario, r.items, fault, outcome, snap,
-			r.away, r.back, r.audit["applied"], r.audit["reverted"], r.audit["failed"], r.audit["revert_failed"], notices, verdict, r.duration.Seconds())
+		fmt.Fprintf(&b, "| %d | %s (%d) | %s | %s | %s | %d / %d | %d, %d, %d, %d, %d | %s | %s | %.1f |\n", i+1, r.scenario, r.items, fault, outcome, snap,
+			r.away, r.back, r.audit["applied"], r.audit["reverted"], r.audit["failed"], r.audit["revert_failed"], r.audit["rollback_recheck"], notices, verdict, r.duration.Seconds())
 	}
 	return b.String()
 }
