@@ -164,7 +164,9 @@ func (c *Core) apply(ctx context.Context, r store.Request) {
 	}
 	// 4. Applied: the revert timer now runs from the moment the change took effect.
 	done := c.now()
-	r, err = c.cfg.Store.Transition(ctx, r.ID, []store.State{store.Applying}, func(r *store.Request, ch *store.Changes) error {
+	// r2, not r: on a failed transition Transition returns a zero request,
+	// and leaseLost needs this one (its tenant, its id).
+	r2, err := c.cfg.Store.Transition(ctx, r.ID, []store.State{store.Applying}, func(r *store.Request, ch *store.Changes) error {
 		if r.Lease != lease {
 			return errLeaseLost
 		}
@@ -187,7 +189,7 @@ func (c *Core) apply(ctx context.Context, r store.Request) {
 		return
 	}
 	c.observe("applied")
-	log.InfoContext(ctx, "change applied", "revert_at", r.RevertAt)
+	log.InfoContext(ctx, "change applied", "revert_at", r2.RevertAt)
 	c.wake()
 }
 
