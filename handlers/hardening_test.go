@@ -379,6 +379,10 @@ func TestTimedOutWriteLandingAfterRollbackIsUndone(t *testing.T) {
 	if acts := auditActions(t, e, "r-1"); !slices.Contains(acts, "rollback_recheck") || slices.Contains(acts, "applied") {
 		t.Fatalf("audit = %v, want rollback_recheck and no applied", acts)
 	}
+	e.flush()
+	if m := e.chat.message(card.Ref.ID); !strings.HasPrefix(m.Title, "Rolled back, re-checking:") {
+		t.Fatalf("card = %q", m.Title)
+	}
 	e.clock.Advance(time.Hour)
 	e.due()
 	e.flush()

@@ -316,9 +316,8 @@ func runFaultCase(t *testing.T, bin string, fc faultCase) faultRow {
 			t.Fatal("the held request never came")
 		}
 		row.caught = heldRequest(sb.Requests()[armed:], *fc.hold)
-		eventually(t, 60*time.Second, "the rollback scheduled its re-check", func() bool {
-			return slices.Contains(auditActions(t, env["C2_DB"], "r-1"), "rollback_recheck")
-		})
+		// The store is the running process's; the card says it instead.
+		r.wait(t, 60*time.Second, "card says the rollback re-checks", cardNow(card, "Rolled back, re-checking:"))
 		changes := len(sb.History())
 		held.Release()
 		eventually(t, 20*time.Second, "the late write landed", func() bool { return len(sb.History()) > changes })
