@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -339,5 +340,53 @@ func TestWriteFailingAfterLeaseLossKeepsRevertScheduled(t *testing.T) {
 	e.due()
 	if !blocked(e.sb.State()) || e.request("r-1").State != store.Reverted {
 		t.Fatalf("not reverted: %s", e.request("r-1").State)
+	}
+}
+
+// A write whose attempt timed out has an unknown outcome: Graph may take it
+// after the rollback has read the tenant. The rollback must not end failed
+// (failed next to a changed tenant); it keeps a re-check scheduled, which
+// puts back the write that landed late. Found by the fault-injection suite
+// ("a PATCH held past the client timeout lands after the rollback").
+func TestTimedOutWriteLandingAfterRollbackIsUndone(t *testing.T) {
+	e := newEnv(t, func(cfg *handlers.Config, _ *handlers.TenantConfig) {
+		cfg.ApplyLease = 2 * time.Second // each write is given a second
+	})
+	card := e.requestFix("")
+	h := e.sb.HoldRequest(sandbox.HoldSpec{Method: http.MethodPatch, Late: true})
+	defer h.Release()
+	e.click(bob, card.Ref, "Approve") // the PATCH times out; the rollback finds nothing changed
+	<-h.Arrived()
+	<-h.Gone()
+	if !blocked(e.sb.State()) {
+		t.Fatalf("the held write landed before its release: %+v", e.sb.State())
+	}
+	h.Release() // now it lands, after the rollback
+	deadline := time.Now().Add(10 * time.Second)
+	for !opened(e.sb.State()) {
+		if time.Now().After(deadline) {
+			t.Fatal("the late write never landed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r := e.request("r-1")
+	if r.State == store.Failed {
+		t.Fatalf("request failed while the tenant holds the late write (%+v)", e.sb.State())
+	}
+	if r.State != store.RevertFailed || r.DueAt.IsZero() {
+		t.Fatalf("request = %s due %v: want a re-check scheduled", r.State, r.DueAt)
+	}
+	if acts := auditActions(t, e, "r-1"); !slices.Contains(acts, "rollback_recheck") || slices.Contains(acts, "applied") {
+		t.Fatalf("audit = %v, want rollback_recheck and no applied", acts)
+	}
+	e.flush()
+	if m := e.chat.message(card.Ref.ID); !strings.HasPrefix(m.Title, "Rolled back, re-checking:") {
+		t.Fatalf("card = %q", m.Title)
+	}
+	e.clock.Advance(time.Hour)
+	e.due()
+	e.flush()
+	if r := e.request("r-1"); r.State != store.Reverted || !blocked(e.sb.State()) {
+		t.Fatalf("the re-check did not put the late write back: %s %+v", r.State, e.sb.State())
 	}
 }

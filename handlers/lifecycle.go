@@ -143,7 +143,13 @@ func (c *Core) apply(ctx context.Context, r store.Request) {
 		if err := c.write(ctx, cl, it); err != nil {
 			results[i].Error = ErrorMessage(err)
 			log.ErrorContext(ctx, "apply failed; rolling back", "setting", string(it.Kind), "err", err)
-			c.rollback(ctx, r, lease, results, fmt.Errorf("change %s: %w", it.Setting(), err))
+			cause := fmt.Errorf("change %s: %w", it.Setting(), err)
+			if unknownOutcome(err) {
+				// The write may still land after the rollback has read the
+				// tenant: roll back, and keep a re-check scheduled.
+				cause = &outcomeUnknown{err: cause}
+			}
+			c.rollback(ctx, r, lease, results, cause)
 			return
 		}
 		results[i].Applied = true
@@ -158,7 +164,9 @@ func (c *Core) apply(ctx context.Context, r store.Request) {
 	}
 	// 4. Applied: the revert timer now runs from the moment the change took effect.
 	done := c.now()
-	r, err = c.cfg.Store.Transition(ctx, r.ID, []store.State{store.Applying}, func(r *store.Request, ch *store.Changes) error {
+	// r2, not r: on a failed transition Transition returns a zero request,
+	// and leaseLost needs this one (its tenant, its id).
+	r2, err := c.cfg.Store.Transition(ctx, r.ID, []store.State{store.Applying}, func(r *store.Request, ch *store.Changes) error {
 		if r.Lease != lease {
 			return errLeaseLost
 		}
@@ -181,7 +189,7 @@ func (c *Core) apply(ctx context.Context, r store.Request) {
 		return
 	}
 	c.observe("applied")
-	log.InfoContext(ctx, "change applied", "revert_at", r.RevertAt)
+	log.InfoContext(ctx, "change applied", "revert_at", r2.RevertAt)
 	c.wake()
 }
 
@@ -289,7 +297,64 @@ func (c *Core) rollback(ctx context.Context, r store.Request, lease string, resu
 		c.wake()
 		return
 	}
+	var unknown *outcomeUnknown
+	if errors.As(cause, &unknown) {
+		c.recheck(ctx, r, owns, results, cause)
+		return
+	}
 	c.fail(ctx, r.ID, from, owns, results, &userError{msg: note})
+}
+
+// outcomeUnknown marks a rollback whose failed write has an unknown outcome:
+// its attempt timed out or its connection broke, so Graph may have taken it,
+// and it may land after the rollback has read the tenant.
+type outcomeUnknown struct{ err error }
+
+func (e *outcomeUnknown) Error() string { return e.err.Error() }
+func (e *outcomeUnknown) Unwrap() error { return e.err }
+
+// unknownOutcome reports whether a failed write may have been taken: no
+// answer came from Graph (a timeout, a broken connection) and the failure
+// was not signing in, which happens before anything is sent.
+func unknownOutcome(err error) bool {
+	var ge *tenant.GraphError
+	return err != nil && !errors.As(err, &ge) && !errors.Is(err, tenant.ErrAuthentication) && !errors.As(err, new(*userError))
+}
+
+// recheck ends a rollback whose failed write has an unknown outcome: instead
+// of failed (which would stand next to the write if it lands late), the
+// request waits as revert_failed for one backoff, and the scheduler's revert
+// then restores whatever landed meanwhile and ends it reverted.
+func (c *Core) recheck(ctx context.Context, r store.Request, owns func(*store.Request) error, results []itemResult, cause error) {
+	now := c.now()
+	note := ErrorMessage(cause) + " The write may still land, so c2bot checks the tenant again and puts back whatever it finds changed."
+	r2, err := c.cfg.Store.Transition(ctx, r.ID, []store.State{store.Applying}, func(r *store.Request, ch *store.Changes) error {
+		if err := owns(r); err != nil {
+			return err
+		}
+		r.State = store.RevertFailed
+		r.Lease = ""
+		r.LastError = note
+		r.DueAt = now.Add(c.backoff(1))
+		r.Results = mustJSON(results)
+		ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "rollback_recheck",
+			Detail: fmt.Sprintf("%s re-check at %s", note, r.DueAt.UTC().Format(time.RFC3339))})
+		ch.Outbox = append(ch.Outbox, c.cardUpdate(*r, note))
+		return nil
+	})
+	if errors.Is(err, store.ErrConflict) {
+		// Another worker took the request over and may have closed it as
+		// failed: keep a revert scheduled whoever owns it.
+		c.escalate(ctx, r, results, cause)
+		return
+	}
+	if err != nil {
+		c.log.ErrorContext(ctx, "rollback re-check not recorded", "request", r.ID, "err", err)
+		return
+	}
+	c.observe("rollback_recheck")
+	c.log.WarnContext(ctx, "write outcome unknown; rolled back, re-check scheduled", "request", r2.ID, "next", r2.DueAt, "err", cause)
+	c.wake()
 }
 
 // errLeaseLost means a worker's lease on a request was taken over: the

@@ -413,6 +413,12 @@ func renderCard(r store.Request, ci cardInfo) bot.Message {
 		m.Title = "Reverted: " + subject
 		m.Text = fmt.Sprintf("Applied %s, reverted %s. %s", stamp(r.AppliedAt), stamp(r.RevertedAt), outcomeSummary(results))
 	case store.RevertFailed:
+		if r.Attempts == 0 && r.AppliedAt.IsZero() {
+			// A rollback whose write has an unknown outcome (recheck).
+			m.Title = "Rolled back, re-checking: " + subject
+			m.Text = fmt.Sprintf("%s Next check at %s.", r.LastError, stamp(r.DueAt))
+			break
+		}
 		m.Title = "Revert failed, retrying: " + subject
 		m.Text = fmt.Sprintf("Attempt %d could not put every setting back: %s. c2bot retries at %s and will not give up.",
 			r.Attempts, r.LastError, stamp(r.DueAt))

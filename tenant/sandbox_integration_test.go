@@ -133,6 +133,7 @@ func TestSandboxScenarios(t *testing.T) {
 		{"security-defaults", tenant.AuthDelegated, []tenant.Kind{tenant.KindSecurityDefaults}, "", false},
 		{"workload-identity", tenant.AuthApp, []tenant.Kind{tenant.KindCAExcludeServicePrincipal}, "", false},
 		{"conditional-access", tenant.AuthDelegated, []tenant.Kind{tenant.KindCAExcludeUser}, "", false},
+		{"mfa-policies", tenant.AuthDelegated, []tenant.Kind{tenant.KindCAExcludeUser, tenant.KindCAExcludeUser, tenant.KindCAExcludeUser}, "", false},
 		{"clean", tenant.AuthDelegated, nil, "", false},
 	}
 	if len(tests) != len(sandbox.Scenarios()) {

@@ -38,20 +38,27 @@ const (
 	outcomeReverted   = "reverted"        // applied, then reverted at the end of the window
 	outcomeRolledBack = "rolled back"     // the apply did not finish; what it wrote was undone
 	outcomeUntouched  = "nothing written" // stopped before the first write
+	// a write timed out (its outcome unknown): rolled back, re-checked
+	// after a backoff, whatever landed meanwhile put back, ended reverted
+	outcomeRechecked = "rolled back, re-checked"
 )
 
 // faultCase is one run.
 type faultCase struct {
 	scenario string // a `demo --scenario` tenant
-	fault    string // what is done, for the table
+	// items is the length of the plan c2bot proposes in scenario today;
+	// a reverted run checks that each item was written once each way.
+	items int
+	fault string // what is done, for the table
 	// crash is C2_FAULTINJECT_CRASH for the first process (faultinject.go).
 	crash string
 	// hold is a request the sandbox holds, armed once the approval card is
 	// posted; the first process is SIGKILLed while it is held.
 	hold *sandbox.HoldSpec
-	// releaseWhenFinal keeps the process alive: the hold is released once
-	// the card shows a final state (a write that lands after c2bot gave up).
-	releaseWhenFinal bool
+	// releaseLate keeps the process alive: the hold is released once the
+	// rollback has scheduled its re-check (a write that lands after c2bot
+	// gave up on it and rolled back).
+	releaseLate bool
 	// beforeApprove arms Graph faults once the card is posted;
 	// whileApplied arms them once the card says the change is applied.
 	beforeApprove, whileApplied func(*sandbox.Server)
@@ -59,6 +66,11 @@ type faultCase struct {
 	want                        string
 	// retried: the fault must have failed at least one revert attempt.
 	retried bool
+	// atLeastOnce: the crash falls between the chat platform accepting the
+	// Reverted notice and the outbox marking it done, so the restarted
+	// process posts it again (Slack's chat.postMessage has no idempotency
+	// key). The run asserts one or two notices, not exactly one.
+	atLeastOnce bool
 }
 
 // faultRow is the result of one run.
@@ -105,15 +117,23 @@ func faultBinary(t *testing.T) string {
 }
 
 // anyPatch is the nth PATCH (1-based) counted from when the hold is armed:
-// in a three-item plan 1–3 apply and 4–6 restore.
+// in an n-item plan 1…n apply and n+1…2n restore.
 func anyPatch(n int, landed bool) *sandbox.HoldSpec {
 	return &sandbox.HoldSpec{Method: http.MethodPatch, Skip: n - 1, Landed: landed}
 }
 
 func faultCases() []faultCase {
-	const sd, ca = "security-defaults", "conditional-access"
+	// The scenarios and the length of the plan c2bot proposes in each
+	// today (TestSandboxScenarios checks the plans; a reverted run here
+	// checks the count): Security defaults off; one exclusion; an exclusion
+	// from each of three policies.
+	const sd, ca, mp = "security-defaults", "conditional-access", "mfa-policies"
+	items := map[string]int{sd: 1, ca: 1, mp: 3}
 	var cs []faultCase
-	add := func(c faultCase) { cs = append(cs, c) }
+	add := func(c faultCase) {
+		c.items = items[c.scenario]
+		cs = append(cs, c)
+	}
 	crash := func(scenario, point, want string) {
 		add(faultCase{scenario: scenario, fault: "SIGKILL at " + point, crash: point, want: want})
 	}
@@ -125,87 +145,94 @@ func faultCases() []faultCase {
 		add(faultCase{scenario: scenario, fault: fmt.Sprintf("SIGKILL during PATCH %d, %s", n, what), hold: anyPatch(n, landed), want: want})
 	}
 
-	// steps kills the process at every step of apply and revert of a
-	// three-item plan. verifyPath is where one item is read; the GET there
-	// after skip others (since the approval card) is its read-back.
+	// steps kills the process at every step of apply and revert of the
+	// scenario's plan, item by item. verifyPath is where the last item is
+	// read; the GET there after skip others (since the approval card) is
+	// its read-back.
 	steps := func(scenario, verifyPath string, skip int) {
+		n := items[scenario]
 		// Apply, step by step.
-		for n := 1; n <= 3; n++ {
-			crash(scenario, fmt.Sprintf("snapshot#%d", n), outcomeUntouched)
+		for i := 1; i <= n; i++ {
+			crash(scenario, fmt.Sprintf("snapshot#%d", i), outcomeUntouched)
 		}
 		crash(scenario, "committed:applying", outcomeRolledBack)
-		for n := 1; n <= 3; n++ {
-			held(scenario, n, false, outcomeRolledBack)
-			held(scenario, n, true, outcomeRolledBack)
-			crash(scenario, fmt.Sprintf("apply#%d", n), outcomeRolledBack)
+		for i := 1; i <= n; i++ {
+			held(scenario, i, false, outcomeRolledBack)
+			held(scenario, i, true, outcomeRolledBack)
+			crash(scenario, fmt.Sprintf("apply#%d", i), outcomeRolledBack)
 		}
-		// The read-back: the GETs before it are let through.
-		add(faultCase{scenario: scenario, fault: "SIGKILL during verify (read-back GET)", want: outcomeRolledBack,
+		// The read-back of the last item: the GETs before it are let through.
+		add(faultCase{scenario: scenario, fault: "SIGKILL during verify (read-back GET of the last item)", want: outcomeRolledBack,
 			hold: &sandbox.HoldSpec{Method: http.MethodGet, PathPrefix: verifyPath, Skip: skip}})
-		crash(scenario, "verify#3", outcomeRolledBack)
+		crash(scenario, fmt.Sprintf("verify#%d", n), outcomeRolledBack)
 		crash(scenario, "committing:applied", outcomeRolledBack)
 		crash(scenario, "committed:applied", outcomeReverted)
 		// Revert, step by step.
 		crash(scenario, "committed:reverting", outcomeReverted)
-		for n := 4; n <= 6; n++ {
-			held(scenario, n, false, outcomeReverted)
-			held(scenario, n, true, outcomeReverted)
-			crash(scenario, fmt.Sprintf("restore#%d", n-3), outcomeReverted)
+		for i := 1; i <= n; i++ {
+			held(scenario, n+i, false, outcomeReverted)
+			held(scenario, n+i, true, outcomeReverted)
+			crash(scenario, fmt.Sprintf("restore#%d", i), outcomeReverted)
 		}
 		crash(scenario, "committing:reverted", outcomeReverted)
 		crash(scenario, "committed:reverted", outcomeReverted)
 		crash(scenario, "notice:sending", outcomeReverted)
-		crash(scenario, "notice:sent", outcomeReverted)
+		add(faultCase{scenario: scenario, fault: "SIGKILL at notice:sent (known limitation: the notice is posted again)",
+			crash: "notice:sent", want: outcomeReverted, atLeastOnce: true})
 	}
 
 	steps(sd, securityDefaults, 1)
+	// The scoped Conditional Access fix; an exclusion's write reads the
+	// policy first, so its read-back is the third GET of the policy.
+	steps(ca, "/identity/conditionalAccess/policies/"+sandbox.DefaultPolicyID, 2)
+	steps(mp, "/identity/conditionalAccess/policies/"+sandbox.DeviceOrMFAPolicyID, 2)
 
-	// Graph faults.
-	add(faultCase{scenario: sd, fault: "429 storm, Retry-After 0.3: 3 during apply, 12 during revert", want: outcomeReverted, retried: true,
+	// Graph faults, on the three-item plan.
+	const caPolicies = "/identity/conditionalAccess/policies/"
+	add(faultCase{scenario: mp, fault: "429 storm, Retry-After 0.3: 3 during apply, 12 during revert", want: outcomeReverted, retried: true,
 		beforeApprove: func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Status: 429, RetryAfter: "0.3", Times: 3}) },
 		whileApplied:  func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Status: 429, RetryAfter: "0.3", Times: 12}) }})
-	add(faultCase{scenario: sd, fault: "429 storm without Retry-After: 2 during apply, 3 during revert", want: outcomeReverted,
+	add(faultCase{scenario: mp, fault: "429 storm without Retry-After: 2 during apply, 3 during revert", want: outcomeReverted,
 		beforeApprove: func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Status: 429, Times: 2}) },
 		whileApplied:  func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Status: 429, Times: 3}) }})
-	add(faultCase{scenario: sd, fault: "503 storm: 4 with Retry-After 0.2 during apply, 3 without during revert", want: outcomeReverted,
+	add(faultCase{scenario: mp, fault: "503 storm: 4 with Retry-After 0.2 during apply, 3 without during revert", want: outcomeReverted,
 		beforeApprove: func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Status: 503, RetryAfter: "0.2", Times: 4}) },
 		whileApplied:  func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Status: 503, Times: 3}) }})
-	add(faultCase{scenario: sd, fault: "timeout: a SharePoint PATCH lands, its answer never comes (apply)", want: outcomeRolledBack,
+	add(faultCase{scenario: mp, fault: "timeout: a Conditional Access PATCH lands, its answer never comes (apply)", want: outcomeRechecked,
 		beforeApprove: func(sb *sandbox.Server) {
-			sb.Fail(sandbox.FailRule{Method: http.MethodPatch, PathPrefix: "/admin/sharepoint", Hang: true, Landed: true, Times: 1})
+			sb.Fail(sandbox.FailRule{Method: http.MethodPatch, PathPrefix: caPolicies, Hang: true, Landed: true, Times: 1})
 		}})
-	add(faultCase{scenario: sd, fault: "timeout: a SharePoint PATCH held past the client timeout lands after the rollback (apply)",
-		hold: &sandbox.HoldSpec{Method: http.MethodPatch, PathPrefix: "/admin/sharepoint", Late: true}, releaseWhenFinal: true,
-		want: outcomeRolledBack})
-	add(faultCase{scenario: sd, fault: "timeout: 2 restoring PATCHes never answered (revert)", want: outcomeReverted, retried: true,
+	add(faultCase{scenario: mp, fault: "timeout: a Conditional Access PATCH held past the client timeout lands after the rollback (apply)",
+		hold: &sandbox.HoldSpec{Method: http.MethodPatch, PathPrefix: caPolicies, Late: true}, releaseLate: true,
+		want: outcomeRechecked})
+	add(faultCase{scenario: sd, fault: "timeout: the Security defaults PATCH held past the client timeout lands after the rollback (apply)",
+		hold: &sandbox.HoldSpec{Method: http.MethodPatch, PathPrefix: securityDefaults, Late: true}, releaseLate: true,
+		want: outcomeRechecked})
+	add(faultCase{scenario: mp, fault: "timeout: 2 restoring PATCHes never answered (revert)", want: outcomeReverted, retried: true,
 		whileApplied: func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Method: http.MethodPatch, Hang: true, Times: 2}) }})
-	add(faultCase{scenario: sd, fault: "timeout: a restoring PATCH lands, its answer never comes (revert)", want: outcomeReverted, retried: true,
+	add(faultCase{scenario: mp, fault: "timeout: a restoring PATCH lands, its answer never comes (revert)", want: outcomeReverted, retried: true,
 		whileApplied: func(sb *sandbox.Server) {
 			sb.Fail(sandbox.FailRule{Method: http.MethodPatch, Hang: true, Landed: true, Times: 1})
 		}})
-	add(faultCase{scenario: sd, fault: "SIGKILL during the re-sent restoring PATCH after a 429 (Retry-After 0.2), landed",
-		hold: anyPatch(5, true), want: outcomeReverted,
+	add(faultCase{scenario: mp, fault: "SIGKILL during the re-sent restoring PATCH after a 429 (Retry-After 0.2), landed",
+		hold: anyPatch(items[mp]+2, true), want: outcomeReverted,
 		whileApplied: func(sb *sandbox.Server) {
 			sb.Fail(sandbox.FailRule{Method: http.MethodPatch, Status: 429, RetryAfter: "0.2", Times: 1})
 		}})
-	add(faultCase{scenario: sd, fault: "503 storm past the retry budget during the revert, SIGKILL once the failed attempt is committed",
+	add(faultCase{scenario: mp, fault: "503 storm past the retry budget during the revert, SIGKILL once the failed attempt is committed",
 		crash: "committed:revert_failed", want: outcomeReverted, retried: true,
 		whileApplied: func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Status: 503, RetryAfter: "0.1", Times: 15}) }})
-	add(faultCase{scenario: sd, fault: "token endpoint down (503) for 4 requests during the revert", want: outcomeReverted, retried: true,
+	add(faultCase{scenario: mp, fault: "token endpoint down (503) for 4 requests during the revert", want: outcomeReverted, retried: true,
 		opts:         sandbox.Options{TokenLifetime: time.Minute},
 		whileApplied: func(sb *sandbox.Server) { sb.FailTokens(sandbox.FailRule{Times: 4}) }})
 	// A restarted process has no cached token: the outage meets its revert.
-	add(faultCase{scenario: sd, fault: "SIGKILL at committed:applied, token endpoint down (503) for 3 requests when the restarted process reverts",
+	add(faultCase{scenario: mp, fault: "SIGKILL at committed:applied, token endpoint down (503) for 3 requests when the restarted process reverts",
 		crash: "committed:applied", want: outcomeReverted, retried: true,
 		beforeApprove: func(sb *sandbox.Server) { sb.FailTokens(sandbox.FailRule{Times: 3}) }})
-	add(faultCase{scenario: sd, fault: "token endpoint hangs for 2 requests during the revert", want: outcomeReverted, retried: true,
+	add(faultCase{scenario: mp, fault: "token endpoint hangs for 2 requests during the revert", want: outcomeReverted, retried: true,
 		opts:         sandbox.Options{TokenLifetime: time.Minute},
 		whileApplied: func(sb *sandbox.Server) { sb.FailTokens(sandbox.FailRule{Hang: true, Times: 2}) }})
-
-	// The scoped Conditional Access fix: SharePoint, then the exclusion
-	// (whose write reads the policy first).
-	steps(ca, "/identity/conditionalAccess/policies/"+sandbox.DefaultPolicyID, 2)
-	add(faultCase{scenario: ca, fault: "Conditional Access throttle on (1 request/s, 429 without Retry-After)", want: outcomeReverted,
+	add(faultCase{scenario: mp, fault: "Conditional Access throttle on (1 request/s, 429 without Retry-After)", want: outcomeReverted,
 		beforeApprove: func(sb *sandbox.Server) { sb.SetCAThrottle(true) }})
 	return cs
 }
@@ -282,13 +309,18 @@ func runFaultCase(t *testing.T, bin string, fc faultCase) faultRow {
 		if !strings.Contains(p.logs.String(), "faultinject: crash at "+fc.crash) {
 			t.Fatalf("the process ended without crashing at %s", fc.crash)
 		}
-	case fc.hold != nil && fc.releaseWhenFinal:
+	case fc.hold != nil && fc.releaseLate:
 		select {
 		case <-held.Arrived():
 		case <-time.After(90 * time.Second):
 			t.Fatal("the held request never came")
 		}
 		row.caught = heldRequest(sb.Requests()[armed:], *fc.hold)
+		// The store is the running process's; the card says it instead.
+		r.wait(t, 60*time.Second, "card says the rollback re-checks", cardNow(card, "Rolled back, re-checking:"))
+		changes := len(sb.History())
+		held.Release()
+		eventually(t, 20*time.Second, "the late write landed", func() bool { return len(sb.History()) > changes })
 	case fc.hold != nil:
 		select {
 		case <-held.Arrived():
@@ -297,8 +329,8 @@ func runFaultCase(t *testing.T, bin string, fc faultCase) faultRow {
 		}
 		row.caught = heldRequest(sb.Requests()[armed:], *fc.hold)
 		// Nothing is PATCHed before the approval.
-		if n := patches(sb, ""); fc.hold.Method == http.MethodGet && n != 3 {
-			t.Fatalf("the read-back hold caught a GET with %d of the 3 PATCHes made", n)
+		if n := patches(sb, ""); fc.hold.Method == http.MethodGet && n != fc.items {
+			t.Fatalf("the read-back hold caught a GET with %d of the plan's %d PATCHes made", n, fc.items)
 		}
 		p.kill(t)
 		select {
@@ -308,7 +340,7 @@ func runFaultCase(t *testing.T, bin string, fc faultCase) faultRow {
 		}
 		held.Release()
 	}
-	if fc.crash != "" || fc.hold != nil && !fc.releaseWhenFinal {
+	if fc.crash != "" || fc.hold != nil && !fc.releaseLate {
 		p = startBinary(t, bin, env, "serve")
 		procs = append(procs, p)
 	}
@@ -320,11 +352,6 @@ func runFaultCase(t *testing.T, bin string, fc faultCase) faultRow {
 	})
 	if strings.HasPrefix(headerTitle(final), "Reverted:") {
 		r.wait(t, 60*time.Second, "Reverted notice in the thread", revertNotice(card))
-	}
-	if fc.releaseWhenFinal {
-		changes := len(sb.History())
-		held.Release()
-		eventually(t, 20*time.Second, "the late write landed", func() bool { return len(sb.History()) > changes })
 	}
 	r.settle(t)
 	p.kill(t)
@@ -431,6 +458,8 @@ func auditCounts(t *testing.T, db, id string) map[string]int {
 
 func outcomeOf(audit map[string]int, away int) string {
 	switch {
+	case audit["rollback_recheck"] > 0 && audit["applied"] == 0 && audit["reverted"] > 0:
+		return outcomeRechecked
 	case audit["reverted"] > 0:
 		return outcomeReverted
 	case audit["failed"] > 0 && away > 0:
@@ -458,14 +487,29 @@ func checkFaultRow(t *testing.T, row faultRow, final slacktest.Message, db strin
 	}
 	a := row.audit
 	switch row.want {
+	case outcomeRechecked:
+		if a["applied"] != 0 || a["rollback_recheck"] != 1 || a["reverted"] != 1 || a["failed"] != 0 {
+			t.Errorf("audit %v: want one rollback_recheck and one reverted, nothing applied or failed", a)
+		}
+		if row.away == 0 {
+			t.Errorf("no write landed; the run proves nothing")
+		}
+		if row.notices != 1 {
+			t.Errorf("%d Reverted notices in the thread; want exactly one", row.notices)
+		}
 	case outcomeReverted:
 		if a["applied"] != 1 || a["reverted"] != 1 || a["failed"] != 0 {
 			t.Errorf("audit %v: want one applied and one reverted", a)
 		}
-		if row.away != 3 {
-			t.Errorf("%d setting writes took effect; want the plan's 3, once each", row.away)
+		if row.away != row.items {
+			t.Errorf("%d setting writes took effect; want the plan's %d, once each", row.away, row.items)
 		}
-		if row.notices != 1 {
+		if row.atLeastOnce {
+			// The known limitation: at least once, at most twice.
+			if row.notices < 1 || row.notices > 2 {
+				t.Errorf("%d Reverted notices in the thread; want one, or two after a crash between the post and the outbox's record of it", row.notices)
+			}
+		} else if row.notices != 1 {
 			t.Errorf("%d Reverted notices in the thread; want exactly one (the outbox delivers at least once: "+
 				"a crash after the platform accepted a post and before the outbox marked it done posts it again)", row.notices)
 		}
@@ -483,7 +527,7 @@ func checkFaultRow(t *testing.T, row faultRow, final slacktest.Message, db strin
 	if row.retried && a["revert_failed"] == 0 {
 		t.Errorf("audit %v: the fault never failed a revert attempt; the run proves nothing", a)
 	}
-	if !strings.HasPrefix(headerTitle(final), map[bool]string{true: "Reverted:", false: "Failed:"}[row.want == outcomeReverted]) {
+	if !strings.HasPrefix(headerTitle(final), map[bool]string{true: "Reverted:", false: "Failed:"}[row.want == outcomeReverted || row.want == outcomeRechecked]) {
 		t.Errorf("card ends as %q", headerTitle(final))
 	}
 	st, err := store.Open(db, store.Options{})
@@ -510,7 +554,7 @@ func faultReport(all []faultRow, total time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d runs, %s wall time, %d at a time (`C2_FAULT_REPORT=… go test -race -run TestFaultInjection ./cmd/c2bot`).\n\n",
 		len(rows), total.Round(time.Second), faultConcurrency)
-	b.WriteString("| # | scenario | fault | outcome | tenant at snapshot | setting writes away / back | audit (applied, reverted, failed, revert_failed) | Reverted notices | invariants | s |\n")
+	b.WriteString("| # | scenario (plan items) | fault | outcome | tenant at snapshot | setting writes away / back | audit (applied, reverted, failed, revert_failed, rollback_recheck) | Reverted notices | invariants | s |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for i, r := range rows {
 		fault := r.fault
@@ -529,8 +573,12 @@ func faultReport(all []faultRow, total time.Duration) string {
 		if r.failed {
 			verdict = "**FAIL**"
 		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %d / %d | %d, %d, %d, %d | %d | %s | %.1f |\n", i+1, r.scenario, fault, outcome, snap,
-			r.away, r.back, r.audit["applied"], r.audit["reverted"], r.audit["failed"], r.audit["revert_failed"], r.notices, verdict, r.duration.Seconds())
+		notices := fmt.Sprint(r.notices)
+		if r.atLeastOnce {
+			notices += " (at least once: known limitation)"
+		}
+		fmt.Fprintf(&b, "| %d | %s (%d) | %s | %s | %s | %d / %d | %d, %d, %d, %d, %d | %s | %s | %.1f |\n", i+1, r.scenario, r.items, fault, outcome, snap,
+			r.away, r.back, r.audit["applied"], r.audit["reverted"], r.audit["failed"], r.audit["revert_failed"], r.audit["rollback_recheck"], notices, verdict, r.duration.Seconds())
 	}
 	return b.String()
 }

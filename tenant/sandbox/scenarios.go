@@ -45,6 +45,10 @@ const (
 	// MFAPolicyID and WorkloadPolicyID are the scenarios' blocking policies.
 	MFAPolicyID      = "b6a5c4d3-e2f1-4a0b-9c8d-7e6f5a4b3c2d"
 	WorkloadPolicyID = "c7b6a5d4-e3f2-4b1a-8d9c-0e1f2a3b4c5d"
+	// DevicePolicyID and DeviceOrMFAPolicyID are mfa-policies' other
+	// blocking policies (with DefaultPolicyID).
+	DevicePolicyID      = "d8c7b6a5-f4e3-4c2b-9e0d-1f2a3b4c5d6e"
+	DeviceOrMFAPolicyID = "e9d8c7b6-a5f4-4d3c-8f1e-2a3b4c5d6e7f"
 )
 
 // vendorState is the tenant of the vendor's knowledge-base article: Security
@@ -128,6 +132,37 @@ var scenarios = []Scenario{
 				ID: DefaultPolicyID, DisplayName: "Require multifactor authentication for all users", State: "enabled",
 				ClientAppTypes: []string{"all"}, IncludeUsers: []string{"All"}, ExcludeUsers: []string{},
 				PolicyMore: PolicyMore{Grant: []string{"mfa"}},
+			}}
+			return st
+		},
+	},
+	{
+		// Three enabled policies from Microsoft's templates, each of which
+		// blocks the tool on its own, so the plan excludes its account from
+		// all three:
+		// https://learn.microsoft.com/entra/identity/conditional-access/howto-conditional-access-policy-all-users-mfa
+		// https://learn.microsoft.com/entra/identity/conditional-access/policy-all-users-device-compliance
+		// https://learn.microsoft.com/entra/identity/conditional-access/policy-alt-all-users-compliant-hybrid-or-mfa
+		// (a server-run tool has neither a compliant nor a hybrid-joined
+		// device, nor a second factor).
+		Name:        "mfa-policies",
+		Description: "a delegated tool blocked by three enforced policies for all users (MFA, compliant device, compliant or hybrid device or MFA); the fix excludes it from each",
+		ToolAuth:    ToolDelegated, Product: "backup", Version: "2.4",
+		state: func() State {
+			st := DefaultState()
+			st.SecurityDefaults, st.InvitedMatch = false, false
+			st.Policies = []Policy{{
+				ID: DefaultPolicyID, DisplayName: "Require multifactor authentication for all users", State: "enabled",
+				ClientAppTypes: []string{"all"}, IncludeUsers: []string{"All"}, ExcludeUsers: []string{},
+				PolicyMore: PolicyMore{Grant: []string{"mfa"}},
+			}, {
+				ID: DevicePolicyID, DisplayName: "Require a compliant device for all users", State: "enabled",
+				ClientAppTypes: []string{"all"}, IncludeUsers: []string{"All"}, ExcludeUsers: []string{},
+				PolicyMore: PolicyMore{Grant: []string{"compliantDevice"}},
+			}, {
+				ID: DeviceOrMFAPolicyID, DisplayName: "Require a compliant or hybrid joined device or multifactor authentication for all users", State: "enabled",
+				ClientAppTypes: []string{"all"}, IncludeUsers: []string{"All"}, ExcludeUsers: []string{},
+				PolicyMore: PolicyMore{Grant: []string{"mfa", "compliantDevice", "domainJoinedDevice"}, GrantOperator: "OR"},
 			}}
 			return st
 		},
