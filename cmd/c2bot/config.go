@@ -368,6 +368,10 @@ func loadFile(c *Config, path string) error {
 		// that swallows the rest) would otherwise be ignored silently.
 		if top := root.Content[0]; top.Kind != yaml.MappingNode {
 			return fmt.Errorf("config file %s: line %d: the file must be a mapping of settings (key: value)", path, top.Line)
+		} else if top.Column != 1 {
+			// yaml.v3 silently drops later, less indented lines after an
+			// indented first key: refuse rather than lose settings.
+			return fmt.Errorf("config file %s: line %d: top-level settings must start at the beginning of the line", path, top.Line)
 		}
 		if err := root.Content[0].Decode(&doc); err != nil {
 			return fmt.Errorf("config file %s: %w", path, err)
