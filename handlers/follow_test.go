@@ -151,7 +151,7 @@ func TestCheckpointsSurviveARestart(t *testing.T) {
 	// A second core on the same database, as after a restart, three hours on
 	// (the scheduler was down over no checkpoint) and then past 6h.
 	core2, err := handlers.New(handlers.Config{Tenants: []handlers.TenantConfig{{Name: "sandbox", Client: e.cl,
-		Approvers: []string{"bob", "carol"}, ToolAccount: sandbox.DefaultToolAccount}},
+		Approvers: []string{"web:bob", "web:carol"}, ToolAccount: sandbox.DefaultToolAccount}},
 		Senders: []bot.Sender{e.chat}, Store: e.st, Now: e.clock.Now, RetryBase: time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -329,7 +329,7 @@ func TestReminderSurvivesARestart(t *testing.T) {
 	e.chat.failing = 0
 	e.chat.mu.Unlock()
 	core2, err := handlers.New(handlers.Config{Tenants: []handlers.TenantConfig{{Name: "sandbox", Client: e.cl,
-		Approvers: []string{"bob", "carol"}, ToolAccount: sandbox.DefaultToolAccount, RemindBefore: 30 * time.Minute}},
+		Approvers: []string{"web:bob", "web:carol"}, ToolAccount: sandbox.DefaultToolAccount, RemindBefore: 30 * time.Minute}},
 		Senders: []bot.Sender{e.chat}, Store: e.st, Now: e.clock.Now, RetryBase: time.Minute})
 	if err != nil {
 		t.Fatal(err)

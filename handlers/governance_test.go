@@ -16,7 +16,7 @@ var dave = bot.User{ID: "dave", Name: "Dave"}
 // twoApprovals requires two of bob, carol, dave (and alice, so that the
 // requester is an approver too).
 func twoApprovals(_ *handlers.Config, tc *handlers.TenantConfig) {
-	tc.Approvers = []string{"alice", "bob", "carol", "dave"}
+	tc.Approvers = []string{"web:alice", "web:bob", "web:carol", "web:dave"}
 	tc.ApprovalsRequired = 2
 	tc.AllowSelfApproval = true // even so, with two required the requester never counts
 }
@@ -97,10 +97,10 @@ func TestTwoApprovalsNeeded(t *testing.T) {
 	}
 	evs, _ := e.st.Audit(e.ctx, 0, "r-1")
 	for _, ev := range evs {
-		if ev.Action == "approval" && (ev.Actor != "bob" || ev.Detail != "1 of 2") {
+		if ev.Action == "approval" && (ev.Actor != "web:bob" || ev.Detail != "1 of 2") {
 			t.Fatalf("first approval recorded as %+v", ev)
 		}
-		if ev.Action == "approved" && (ev.Actor != "carol" || !strings.Contains(ev.Detail, "2 of 2")) {
+		if ev.Action == "approved" && (ev.Actor != "web:carol" || !strings.Contains(ev.Detail, "2 of 2")) {
 			t.Fatalf("last approval recorded as %+v", ev)
 		}
 	}
@@ -172,7 +172,7 @@ func TestConcurrentApprovalsCountOnce(t *testing.T) {
 func TestApprovalsRequiredValidated(t *testing.T) {
 	e := newEnv(t)
 	cfg := handlers.Config{Senders: []bot.Sender{e.chat}, Store: e.st, Tenants: []handlers.TenantConfig{
-		{Name: "x", Client: e.cl, Approvers: []string{"bob"}, ApprovalsRequired: 2}}}
+		{Name: "x", Client: e.cl, Approvers: []string{"web:bob"}, ApprovalsRequired: 2}}}
 	if _, err := handlers.New(cfg); err == nil || !strings.Contains(err.Error(), "needs 2 approvals but has 1") {
 		t.Fatalf("New = %v", err)
 	}

@@ -170,14 +170,14 @@ func TestApplyOutlivingItsLeaseEndsAtSnapshot(t *testing.T) {
 func TestSchedulerRespectsRenewedLease(t *testing.T) {
 	e, fs := newFaultyEnv(t)
 	card := e.requestFix("")
-	held, release := e.sb.Hold("PATCH", pathSP)
+	held, release := e.sb.Hold("PATCH", pathSD)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		ref := card.Ref
 		e.core.Handle(e.ctx, bot.Command{User: bob, Conv: room, Text: "approve r-1", Origin: &ref})
 	}()
-	<-held // Security defaults were written; the SharePoint write waits
+	<-held // the apply renewed its lease; its write waits
 	e.clock.Advance(11 * time.Minute)
 	// Between Due and the takeover, the apply renews its lease (a live apply).
 	fs.afterDue = func() {

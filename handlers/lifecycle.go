@@ -486,13 +486,21 @@ func (c *Core) revert(ctx context.Context, id, actor string, scheduled bool) {
 			if r.State == store.Reverting && r.DueAt.After(now) {
 				return fmt.Errorf("request %s is being reverted: %w", r.ID, store.ErrConflict)
 			}
-			if scheduled && r.DueAt.After(now) {
-				return errNotDue
+			if scheduled {
+				// An applied request's due time may be a follow-up (a sign-in
+				// check, the reminder); its revert is due at RevertAt.
+				due := r.DueAt
+				if r.State == store.Applied {
+					due = r.RevertAt
+				}
+				if due.After(now) {
+					return errNotDue
+				}
 			}
 			late, retry = -1, r.State == store.RevertFailed
 			if scheduled && r.State == store.Applied {
 				// A scheduled revert (not "revert now"): how late it starts.
-				late = now.Sub(r.DueAt)
+				late = now.Sub(r.RevertAt)
 			}
 			r.State = store.Reverting
 			r.DueAt = now.Add(c.cfg.ApplyLease)
