@@ -290,6 +290,18 @@ func nonNil(s []string) []string {
 	return append(make([]string, 0, len(s)), s...)
 }
 
+// withID returns ids with id added (in) or removed (!in), compared as
+// Graph compares object ids, and whether that changed anything.
+func withID(ids []string, id string, in bool) ([]string, bool) {
+	if containsID(ids, id) == in {
+		return ids, false
+	}
+	if in {
+		return append(nonNil(ids), id), true
+	}
+	return slices.DeleteFunc(nonNil(ids), func(v string) bool { return strings.EqualFold(v, id) }), true
+}
+
 // setCAExclusion puts userID into (exclude) or out of (!exclude) the policy's
 // conditions.users.excludeUsers. The PATCH carries the whole current users
 // condition (Graph replaces the lists it is sent) and nothing else; it is
@@ -306,14 +318,9 @@ func (c *Client) setCAExclusion(ctx context.Context, policyID, userID string, ex
 	if cur == nil {
 		return fmt.Errorf("conditional access policy %s has no users condition", policyID)
 	}
-	excluded := cur.GetExcludeUsers()
-	if containsID(excluded, userID) == exclude {
+	excluded, changed := withID(cur.GetExcludeUsers(), userID, exclude)
+	if !changed {
 		return nil
-	}
-	if exclude {
-		excluded = append(nonNil(excluded), userID)
-	} else {
-		excluded = slices.DeleteFunc(nonNil(excluded), func(v string) bool { return strings.EqualFold(v, userID) })
 	}
 	u := models.NewConditionalAccessUsers()
 	u.SetIncludeUsers(nonNil(cur.GetIncludeUsers()))

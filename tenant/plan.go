@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 )
@@ -213,14 +211,9 @@ func (c *Client) setCAServicePrincipalExclusion(ctx context.Context, policyID, s
 	if cur == nil {
 		return fmt.Errorf("conditional access policy %s has no clientApplications condition (not a workload-identity policy)", policyID)
 	}
-	excluded := cur.GetExcludeServicePrincipals()
-	if containsID(excluded, spID) == exclude {
+	excluded, changed := withID(cur.GetExcludeServicePrincipals(), spID, exclude)
+	if !changed {
 		return nil
-	}
-	if exclude {
-		excluded = append(nonNil(excluded), spID)
-	} else {
-		excluded = slices.DeleteFunc(nonNil(excluded), func(v string) bool { return strings.EqualFold(v, spID) })
 	}
 	ca := models.NewConditionalAccessClientApplications()
 	ca.SetIncludeServicePrincipals(nonNil(cur.GetIncludeServicePrincipals()))
