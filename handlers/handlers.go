@@ -55,6 +55,7 @@ type Store interface {
 	OutboxNext(ctx context.Context) (time.Time, bool, error)
 	OutboxDone(ctx context.Context, id uint64) error
 	OutboxRetry(ctx context.Context, id uint64, next time.Time, lastErr string) error
+	OutboxTry(ctx context.Context, id uint64, at time.Time) error
 	PutConversation(ctx context.Context, key string, ref json.RawMessage) error
 	FirstSeen(ctx context.Context, id string, ttl time.Duration) (bool, error)
 }

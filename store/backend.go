@@ -57,6 +57,9 @@ type Backend interface {
 	OutboxDone(ctx context.Context, id uint64) error
 	// OutboxRetry records a failed attempt.
 	OutboxRetry(ctx context.Context, id uint64, next time.Time, lastErr string) error
+	// OutboxTry records that a delivery of an item starts: it sets Tried
+	// when still zero, nothing else; see (*Store).OutboxTry.
+	OutboxTry(ctx context.Context, id uint64, at time.Time) error
 	// PutConversation stores a conversation reference.
 	PutConversation(ctx context.Context, key string, ref json.RawMessage) error
 	// Conversation returns a conversation reference or ErrNotFound.

@@ -163,6 +163,10 @@ type OutboxItem struct {
 	NextAttempt time.Time       `json:"next_attempt"`
 	Attempts    int             `json:"attempts"`
 	LastError   string          `json:"last_error,omitempty"`
+	// Tried is when a delivery of this item was first started (OutboxTry),
+	// zero when none ever was. A sender that finds it set knows an earlier
+	// delivery may have posted the notice before it could be marked done.
+	Tried time.Time `json:"tried,omitempty"`
 }
 
 // Changes is what a transition adds in its own transaction besides the
@@ -848,6 +852,39 @@ func (s *Store) OutboxRetry(ctx context.Context, id uint64, next time.Time, last
 	})
 	if err != nil {
 		return fmt.Errorf("outbox retry %d: %w", id, err)
+	}
+	return nil
+}
+
+// OutboxTry records that a delivery of item id starts at at: it sets Tried
+// when it is still zero and leaves it otherwise (the first start is kept),
+// and changes nothing else (not Attempts, NextAttempt or LastError). A zero
+// at is refused. It returns ErrNotFound when the item is gone.
+func (s *Store) OutboxTry(ctx context.Context, id uint64, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if at.IsZero() {
+		return fmt.Errorf("outbox try %d: zero start time", id)
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketOutbox)
+		v := b.Get(u64Key(id))
+		if v == nil {
+			return ErrNotFound
+		}
+		var it OutboxItem
+		if err := json.Unmarshal(v, &it); err != nil {
+			return fmt.Errorf("decode: %w", err)
+		}
+		if !it.Tried.IsZero() {
+			return nil
+		}
+		it.Tried = at
+		return putJSON(b, u64Key(id), it)
+	})
+	if err != nil {
+		return fmt.Errorf("outbox try %d: %w", id, err)
 	}
 	return nil
 }

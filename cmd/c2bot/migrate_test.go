@@ -42,6 +42,14 @@ func TestMigrateStore(t *testing.T) {
 	if err := src.OutboxDone(ctx, 3); err != nil { // the newest item delivered: the sequence is past every id left
 		t.Fatal(err)
 	}
+	// A delivery of item 1 started and failed: the new store must know, or it would post the notice again.
+	tried := now.Add(-time.Minute)
+	if err := src.OutboxTry(ctx, 1, tried); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.OutboxRetry(ctx, 1, now, "slack: 503"); err != nil {
+		t.Fatal(err)
+	}
 	if err := src.PutConversation(ctx, "teams:19:abc", json.RawMessage(`{"conv":1}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +98,8 @@ func TestMigrateStore(t *testing.T) {
 	ob, _ := pg.OutboxReady(ctx, now, 0)
 	if ids := []uint64{ob[0].ID, ob[1].ID}; len(ob) != 2 || !reflect.DeepEqual(ids, []uint64{1, 2}) {
 		t.Errorf("outbox = %+v", ob)
+	} else if !ob[0].Tried.Equal(tried) || ob[0].Attempts != 1 || ob[0].LastError != "slack: 503" || !ob[1].Tried.IsZero() {
+		t.Errorf("outbox after the move = %+v, want item 1 tried at %v after one attempt, item 2 never tried", ob, tried)
 	}
 	if ref, err := pg.Conversation(ctx, "teams:19:abc"); err != nil || string(ref) != `{"conv":1}` {
 		t.Errorf("conversation = %s %v", ref, err)

@@ -270,9 +270,18 @@ func checkSchema(ctx context.Context, pool *pgxpool.Pool) error {
 // migrate brings the schema to SchemaVersion under an advisory lock, each
 // migration in its own transaction with its version row.
 func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	return migrateTo(ctx, pool, SchemaVersion())
+}
+
+// migrateTo is migrate stopping at version target (the tests build a
+// database of an older schema with it).
+func migrateTo(ctx context.Context, pool *pgxpool.Pool, target int) error {
 	ms, err := migrations()
 	if err != nil {
 		return err
+	}
+	if target < 1 || target > len(ms) {
+		return fmt.Errorf("no schema version %d (this build knows 1 to %d)", target, len(ms))
 	}
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
@@ -298,7 +307,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if cur > len(ms) {
 		return fmt.Errorf("schema version %d is newer than this build supports (%d)", cur, len(ms))
 	}
-	for _, m := range ms[cur:] {
+	for _, m := range ms[min(cur, target):target] {
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, m.sql); err != nil {
 				return err
@@ -331,6 +340,23 @@ func dueNS(t time.Time) *int64 {
 	}
 	n := ns(t)
 	return &n
+}
+
+// triedNS is the tried_ns column for a Tried: 0 when zero (so an instant of
+// exactly the Unix epoch reads back as never tried).
+func triedNS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return ns(t)
+}
+
+// triedTime is the Tried of a tried_ns column: zero for 0.
+func triedTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
 }
 
 func stateStrings(states []store.State) []string {
@@ -508,8 +534,8 @@ func (s *Store) putOutbox(ctx context.Context, tx pgx.Tx, it store.OutboxItem) e
 	if err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO c2bot_outbox (id, request_id, next_ns, attempts, last_error, body) VALUES ($1, $2, $3, $4, $5, $6)`,
-		int64(id), it.RequestID, ns(it.NextAttempt), it.Attempts, it.LastError, body); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO c2bot_outbox (id, request_id, next_ns, attempts, last_error, tried_ns, body) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		int64(id), it.RequestID, ns(it.NextAttempt), it.Attempts, it.LastError, triedNS(it.Tried), body); err != nil {
 		return fmt.Errorf("store outbox item %d: %w", id, dbErr(err))
 	}
 	return nil
@@ -770,17 +796,19 @@ func (s *Store) Enqueue(ctx context.Context, items ...store.OutboxItem) error {
 	return nil
 }
 
-// collectOutbox reads rows of (id, next_ns, attempts, last_error, body).
+// collectOutbox reads rows of (id, next_ns, attempts, last_error, tried_ns,
+// body); the columns, which OutboxClaim, OutboxRetry and OutboxTry update,
+// win over the body written at insert.
 func collectOutbox(rows pgx.Rows) ([]store.OutboxItem, error) {
 	var out []store.OutboxItem
 	for rows.Next() {
 		var (
-			id, next int64
-			attempts int
-			lastErr  string
-			body     []byte
+			id, next, tried int64
+			attempts        int
+			lastErr         string
+			body            []byte
 		)
-		if err := rows.Scan(&id, &next, &attempts, &lastErr, &body); err != nil {
+		if err := rows.Scan(&id, &next, &attempts, &lastErr, &tried, &body); err != nil {
 			rows.Close()
 			return nil, dbErr(err)
 		}
@@ -793,6 +821,7 @@ func collectOutbox(rows pgx.Rows) ([]store.OutboxItem, error) {
 		it.NextAttempt = time.Unix(0, next)
 		it.Attempts = attempts
 		it.LastError = lastErr
+		it.Tried = triedTime(tried)
 		out = append(out, it)
 	}
 	if err := rows.Err(); err != nil {
@@ -808,7 +837,7 @@ func (s *Store) OutboxReady(ctx context.Context, now time.Time, limit int) ([]st
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id, next_ns, attempts, last_error, body FROM c2bot_outbox
+	rows, err := s.pool.Query(ctx, `SELECT id, next_ns, attempts, last_error, tried_ns, body FROM c2bot_outbox
 		WHERE next_ns <= $1 ORDER BY id`+limitClause(limit), ns(now))
 	if err != nil {
 		return nil, fmt.Errorf("outbox ready: %w", dbErr(err))
@@ -839,7 +868,7 @@ func (s *Store) OutboxClaim(ctx context.Context, now time.Time, limit int, lease
 			ORDER BY o.id`+limitClause(limit)+`
 			FOR UPDATE SKIP LOCKED)
 		UPDATE c2bot_outbox SET next_ns = $2 FROM c WHERE c2bot_outbox.id = c.id
-		RETURNING c2bot_outbox.id, next_ns, attempts, last_error, body`, ns(now), ns(now.Add(lease)))
+		RETURNING c2bot_outbox.id, next_ns, attempts, last_error, tried_ns, body`, ns(now), ns(now.Add(lease)))
 	if err != nil {
 		return nil, fmt.Errorf("outbox claim: %w", dbErr(err))
 	}
@@ -892,6 +921,28 @@ func (s *Store) OutboxRetry(ctx context.Context, id uint64, next time.Time, last
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("outbox retry %d: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
+// OutboxTry records that a delivery of item id starts at at: it sets Tried
+// when it is still zero and leaves it otherwise (the first start is kept),
+// and changes nothing else. A zero at is refused. It returns
+// store.ErrNotFound when the item is gone. See store.(*Store).OutboxTry.
+func (s *Store) OutboxTry(ctx context.Context, id uint64, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if at.IsZero() {
+		return fmt.Errorf("outbox try %d: zero start time", id)
+	}
+	tag, err := s.pool.Exec(ctx, "UPDATE c2bot_outbox SET tried_ns = CASE WHEN tried_ns = 0 THEN $2 ELSE tried_ns END WHERE id = $1",
+		int64(id), triedNS(at))
+	if err != nil {
+		return fmt.Errorf("outbox try %d: %w", id, dbErr(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("outbox try %d: %w", id, store.ErrNotFound)
 	}
 	return nil
 }
@@ -1017,8 +1068,8 @@ func (s *Store) Import(ctx context.Context, d store.Dump) error {
 			if err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO c2bot_outbox (id, request_id, next_ns, attempts, last_error, body) VALUES ($1, $2, $3, $4, $5, $6)`,
-				int64(it.ID), it.RequestID, ns(it.NextAttempt), it.Attempts, it.LastError, body); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO c2bot_outbox (id, request_id, next_ns, attempts, last_error, tried_ns, body) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+				int64(it.ID), it.RequestID, ns(it.NextAttempt), it.Attempts, it.LastError, triedNS(it.Tried), body); err != nil {
 				return fmt.Errorf("outbox item %d: %w", it.ID, dbErr(err))
 			}
 			outSeq = maxSeq(outSeq, it.ID)

@@ -61,6 +61,83 @@ func TestOpenRejectsNewerSchema(t *testing.T) {
 	}
 }
 
+// TestMigratesOutboxFromSchema1: a database an older build left at schema
+// 1, with an item in its outbox, is brought to the current schema by Open;
+// the item reads as never tried, with everything else it had, and can be
+// marked tried afterwards.
+func TestMigratesOutboxFromSchema1(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Database(t)
+	if err := postgres.MigrateTo(ctx, dsn, 1); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	hasTried := func() bool {
+		t.Helper()
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM information_schema.columns
+			WHERE table_schema = current_schema() AND table_name = 'c2bot_outbox' AND column_name = 'tried_ns'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	}
+	if hasTried() {
+		t.Fatal("schema 1 already has tried_ns")
+	}
+	next := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	// The row as a schema-1 build wrote it: no tried_ns column, no "tried" in the body.
+	body := `{"id":1,"platform":"slack","request_id":"r-1","payload":"card","created_at":"2025-03-01T11:00:00Z","next_attempt":"2025-03-01T12:00:00Z","attempts":2,"last_error":"slack: 503"}`
+	if _, err := conn.Exec(ctx, `INSERT INTO c2bot_outbox (id, request_id, next_ns, attempts, last_error, body) VALUES (1, 'r-1', $1, 2, 'slack: 503', $2)`,
+		next.UnixNano(), body); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "UPDATE c2bot_counters SET value = 1 WHERE name = 'outbox'"); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := openPG(t, dsn, store.Options{})
+	if err != nil {
+		t.Fatalf("Open of a schema-1 database: %v", err)
+	}
+	defer s.Close()
+	var version int
+	if err := conn.QueryRow(ctx, "SELECT max(version) FROM c2bot_schema").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if version != postgres.SchemaVersion() || version < 2 || !hasTried() {
+		t.Fatalf("after Open: schema %d (tried_ns %v), want %d with tried_ns", version, hasTried(), postgres.SchemaVersion())
+	}
+	ob, err := s.OutboxReady(ctx, next, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ob) != 1 {
+		t.Fatalf("outbox after the upgrade = %+v, want the one item", ob)
+	}
+	it := ob[0]
+	if !it.Tried.IsZero() || it.ID != 1 || it.RequestID != "r-1" || it.Attempts != 2 || it.LastError != "slack: 503" ||
+		!it.NextAttempt.Equal(next) || string(it.Payload) != `"card"` {
+		t.Errorf("item after the upgrade = %+v, want it as written and never tried", it)
+	}
+	started := next.Add(time.Second)
+	if err := s.OutboxTry(ctx, 1, started); err != nil {
+		t.Fatal(err)
+	}
+	if ob, err := s.OutboxReady(ctx, next, 0); err != nil || len(ob) != 1 || !ob[0].Tried.Equal(started) {
+		t.Errorf("after OutboxTry = %+v %v, want Tried %v", ob, err, started)
+	}
+	if err := s.Enqueue(ctx, store.OutboxItem{Platform: "slack"}); err != nil {
+		t.Fatal(err)
+	}
+	if ob, err := s.OutboxReady(ctx, time.Now().Add(time.Hour), 0); err != nil || len(ob) != 2 || ob[1].ID != 2 || !ob[1].Tried.IsZero() {
+		t.Errorf("new item after the upgrade = %+v %v, want id 2 never tried", ob, err)
+	}
+}
+
 // TestConcurrentOpenMigratesOnce starts several replicas on an empty
 // database at once: the advisory lock lets one migrate, the others find it done.
 func TestConcurrentOpenMigratesOnce(t *testing.T) {

@@ -60,6 +60,7 @@ func Run(t *testing.T, f Factory) {
 		{"Audit", testAudit},
 		{"Outbox", testOutbox},
 		{"OutboxClaim", testOutboxClaim},
+		{"OutboxTry", testOutboxTry},
 		{"Conversation", testConversation},
 		{"FirstSeen", testFirstSeen},
 		{"CanceledContext", testCanceledContext},
@@ -177,7 +178,7 @@ func dump(t *testing.T, s store.Backend) string {
 		ev[i].At = ev[i].At.UTC()
 	}
 	for i := range ob {
-		ob[i].CreatedAt, ob[i].NextAttempt = ob[i].CreatedAt.UTC(), ob[i].NextAttempt.UTC()
+		ob[i].CreatedAt, ob[i].NextAttempt, ob[i].Tried = ob[i].CreatedAt.UTC(), ob[i].NextAttempt.UTC(), ob[i].Tried.UTC()
 	}
 	b, _ := json.Marshal(map[string]any{"requests": norm(reqs), "audit": norm(ev), "outbox": norm(ob),
 		"due": norm(ids(due)), "next": fmt.Sprint(next.UTC(), ok)})
@@ -761,6 +762,100 @@ func testOutboxClaim(t *testing.T, f Factory) {
 	}
 }
 
+// testOutboxTry: OutboxTry keeps the first start of a delivery and touches
+// nothing else; every read of the outbox returns it, and a retry keeps it.
+func testOutboxTry(t *testing.T, f Factory) {
+	ctx := context.Background()
+	clk := NewClock()
+	s := fresh(t, f, clk)
+	now := clk.Now()
+	if err := s.Enqueue(ctx,
+		store.OutboxItem{Platform: "slack", RequestID: "r-1", Payload: json.RawMessage(`"card"`)}, // 1
+		store.OutboxItem{Platform: "teams", Payload: json.RawMessage(`"b"`)},                      // 2: never tried
+	); err != nil {
+		t.Fatal(err)
+	}
+	item := func(id uint64) store.OutboxItem {
+		t.Helper()
+		items, err := s.OutboxReady(ctx, farFuture, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range items {
+			if it.ID == id {
+				return it
+			}
+		}
+		t.Fatalf("item %d not in the outbox: %v", id, oids(items))
+		return store.OutboxItem{}
+	}
+	if it := item(1); !it.Tried.IsZero() {
+		t.Errorf("new item Tried = %v, want zero", it.Tried)
+	}
+
+	claimed, err := s.OutboxClaim(ctx, now, 1, time.Minute)
+	if err != nil || len(claimed) != 1 || claimed[0].ID != 1 || !claimed[0].Tried.IsZero() {
+		t.Fatalf("OutboxClaim = %+v %v, want item 1 never tried", claimed, err)
+	}
+	before := item(1)
+	started := now.Add(time.Second)
+	if err := s.OutboxTry(ctx, 1, started); err != nil {
+		t.Fatal(err)
+	}
+	it := item(1)
+	if !it.Tried.Equal(started) {
+		t.Errorf("Tried = %v, want %v", it.Tried, started)
+	}
+	if it.Attempts != before.Attempts || !it.NextAttempt.Equal(before.NextAttempt) || it.LastError != before.LastError ||
+		string(it.Payload) != `"card"` || it.RequestID != "r-1" || !it.CreatedAt.Equal(before.CreatedAt) {
+		t.Errorf("OutboxTry changed more than Tried: %+v, was %+v", it, before)
+	}
+	if it := item(2); !it.Tried.IsZero() {
+		t.Errorf("item 2 Tried = %v after trying item 1", it.Tried)
+	}
+
+	// A later start (a retry, another replica) keeps the first.
+	if err := s.OutboxTry(ctx, 1, started.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if it := item(1); !it.Tried.Equal(started) {
+		t.Errorf("second OutboxTry moved Tried to %v, want the first start %v", it.Tried, started)
+	}
+	if err := s.OutboxTry(ctx, 1, time.Time{}); err == nil {
+		t.Error("OutboxTry accepted a zero start time")
+	}
+
+	// A failed attempt keeps it; the item comes back from OutboxClaim and
+	// OutboxReady with it.
+	if err := s.OutboxRetry(ctx, 1, now.Add(2*time.Minute), "slack: 503"); err != nil {
+		t.Fatal(err)
+	}
+	ready, err := s.OutboxReady(ctx, now.Add(2*time.Minute), 0)
+	if err != nil || len(ready) != 2 || ready[0].ID != 1 || !ready[0].Tried.Equal(started) || ready[0].Attempts != 1 ||
+		ready[0].LastError != "slack: 503" || !ready[1].Tried.IsZero() {
+		t.Errorf("OutboxReady after retry = %+v %v, want item 1 tried at %v with one attempt", ready, err, started)
+	}
+	claimed, err = s.OutboxClaim(ctx, now.Add(2*time.Minute), 0, time.Minute)
+	if err != nil || len(claimed) != 2 || claimed[0].ID != 1 || !claimed[0].Tried.Equal(started) || !claimed[1].Tried.IsZero() {
+		t.Errorf("OutboxClaim after retry = %+v %v, want item 1 tried at %v", claimed, err, started)
+	}
+
+	// An absent item, or one already delivered, is not found, and the
+	// refused call writes nothing.
+	if err := s.OutboxDone(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	unchanged := dump(t, s)
+	for _, id := range []uint64{2, 99} {
+		if err := s.OutboxTry(ctx, id, now); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("OutboxTry(%d) of an absent item = %v, want ErrNotFound", id, err)
+		}
+	}
+	if unchanged != dump(t, s) {
+		t.Error("a refused OutboxTry wrote something")
+	}
+}
+
 func testConversation(t *testing.T, f Factory) {
 	ctx := context.Background()
 	s := fresh(t, f, nil)
@@ -880,6 +975,7 @@ func testCanceledContext(t *testing.T, f Factory) {
 		"OutboxNext":      func() error { _, _, err := s.OutboxNext(ctx); return err },
 		"OutboxDone":      func() error { return s.OutboxDone(ctx, 1) },
 		"OutboxRetry":     func() error { return s.OutboxRetry(ctx, 1, time.Now(), "x") },
+		"OutboxTry":       func() error { return s.OutboxTry(ctx, 1, time.Now()) },
 		"PutConversation": func() error { return s.PutConversation(ctx, "k", json.RawMessage(`{}`)) },
 		"Conversation":    func() error { _, err := s.Conversation(ctx, "k"); return err },
 		"FirstSeen":       func() error { _, err := s.FirstSeen(ctx, "id", time.Hour); return err },
@@ -926,7 +1022,13 @@ func testReopen(t *testing.T, f Factory) {
 	if _, err := s.FirstSeen(ctx, "Ev1", time.Hour); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.OutboxTry(ctx, 1, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
 	before := dump(t, s)
+	if !strings.Contains(before, `"tried":"2025-03-01T12:00:00Z"`) {
+		t.Errorf("dump before reopen has no Tried: %s", before)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -1193,13 +1295,15 @@ func testImport(t *testing.T, f Factory) {
 		t.Skip("backend cannot import")
 	}
 	now := clk.Now()
+	item9 := store.OutboxItem{ID: 9, Platform: "slack", RequestID: "r-7", CreatedAt: now, NextAttempt: now, Payload: json.RawMessage(`"x"`),
+		Attempts: 2, LastError: "slack: 503", Tried: now.Add(-time.Minute)} // a delivery started, then failed
 	d := store.Dump{
 		Requests: []store.Request{
 			{ID: "r-5", Tenant: "contoso", State: store.Reverted, CreatedAt: now},
 			{ID: "r-7", Tenant: "contoso", State: store.Applied, CreatedAt: now, DueAt: now.Add(time.Hour), Items: json.RawMessage(`[1]`)},
 		},
 		Audit:         []store.Event{{Seq: 2, At: now, Action: "requested", RequestID: "r-7"}, {Seq: 3, At: now, Action: "applied", RequestID: "r-7"}},
-		Outbox:        []store.OutboxItem{{ID: 9, Platform: "slack", RequestID: "r-7", CreatedAt: now, NextAttempt: now, Payload: json.RawMessage(`"x"`)}},
+		Outbox:        []store.OutboxItem{item9},
 		Conversations: map[string]json.RawMessage{"teams:19:a": json.RawMessage(`{"a":1}`)},
 		Seen:          map[string]time.Time{"slack:Ev9": now},
 		RequestSeq:    7, AuditSeq: 3, OutboxSeq: 10,
@@ -1233,6 +1337,8 @@ func testImport(t *testing.T, f Factory) {
 	}
 	if ob, _ := s.OutboxReady(ctx, farFuture, 0); len(ob) != 2 || ob[1].ID != 11 {
 		t.Errorf("outbox after import = %v, want [9 11]", oids(ob))
+	} else if it := ob[0]; !it.Tried.Equal(now.Add(-time.Minute)) || it.Attempts != 2 || it.LastError != "slack: 503" || !ob[1].Tried.IsZero() {
+		t.Errorf("imported item = %+v, want it tried at %v after 2 attempts; new item %+v never tried", it, now.Add(-time.Minute), ob[1])
 	}
 	before := dump(t, s)
 	if err := im.Import(ctx, d); !errors.Is(err, store.ErrNotEmpty) {
