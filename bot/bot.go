@@ -141,6 +141,9 @@ type Message struct {
 	Buttons  []Button  `json:"buttons,omitempty"`
 	// Footer is a short closing note (propagation delay, request id).
 	Footer string `json:"footer,omitempty"`
+	// Key, when set, marks the posted message invisibly so that a Finder
+	// can recognise it later (the outbox sets it; nobody reads it).
+	Key string `json:"key,omitempty"`
 }
 
 // Section is one block of a message: a finding, a setting change, a result.
@@ -206,6 +209,22 @@ type Sender interface {
 	Post(ctx context.Context, conv Conversation, msg Message) (MessageRef, error)
 	// Update replaces the message at ref with msg.
 	Update(ctx context.Context, ref MessageRef, msg Message) error
+}
+
+// ErrCannotLook wraps a Finder's error when the platform will not let it
+// look (a scope the app was not granted): the caller posts as if nothing
+// had been found, accepting that the post may be a second copy.
+var ErrCannotLook = errors.New("cannot look for an earlier copy of the message")
+
+// Finder is implemented by senders that can look up what the bot posted.
+// The outbox uses it so that a notice whose delivery was interrupted (a
+// crash after the platform accepted the post and before the outbox
+// recorded it, or an answer lost on the way back) is not posted twice.
+type Finder interface {
+	// Find returns the message the bot itself posted in conv (in the
+	// thread conv.Thread when set, else at the top of the conversation)
+	// marked with key (Message.Key); ok is false when there is none.
+	Find(ctx context.Context, conv Conversation, key string) (ref MessageRef, ok bool, err error)
 }
 
 // EphemeralSender is implemented by senders that can show a message to one

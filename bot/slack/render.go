@@ -60,6 +60,9 @@ func render(msg bot.Message) ([]slack.Block, string) {
 		blocks = append(blocks, act)
 	}
 	blocks = capBlocks(blocks)
+	if msg.Key != "" && len(blocks) > 0 {
+		setBlockID(blocks[0], keyBlockID(msg.Key))
+	}
 	return blocks, truncate(msg.PlainText(), maxFallbackChars)
 }
 

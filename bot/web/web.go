@@ -190,6 +190,7 @@ type Adapter struct {
 
 var (
 	_ bot.Sender          = (*Adapter)(nil)
+	_ bot.Finder          = (*Adapter)(nil)
 	_ bot.EphemeralSender = (*Adapter)(nil)
 )
 
@@ -298,6 +299,29 @@ func (a *Adapter) Post(ctx context.Context, conv bot.Conversation, msg bot.Messa
 	}
 	e := a.add(&entry{kind: kindBot, author: botAuthor, thread: conv.Thread, msg: cloneMessage(msg)})
 	return a.refFor(e), nil
+}
+
+// Find returns the bot's message in conv's thread (or at the top of the
+// channel) marked with key, among the messages the console still holds.
+func (a *Adapter) Find(ctx context.Context, conv bot.Conversation, key string) (bot.MessageRef, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return bot.MessageRef{}, false, fmt.Errorf("console find: %w", err)
+	}
+	if err := a.checkConv(conv); err != nil {
+		return bot.MessageRef{}, false, err
+	}
+	if key == "" {
+		return bot.MessageRef{}, false, errors.New("console find: empty key")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i := len(a.entries) - 1; i >= 0; i-- {
+		e := a.entries[i]
+		if e.kind == kindBot && e.to == "" && e.thread == conv.Thread && e.msg.Key == key {
+			return a.refFor(e), true, nil
+		}
+	}
+	return bot.MessageRef{}, false, nil
 }
 
 // PostEphemeral appends msg to the channel for user only: other users'

@@ -433,3 +433,34 @@ func (f *fixture) follow(ctx context.Context, user string, want int, ready chan 
 	}
 	return nil
 }
+
+func TestFindMarkedMessage(t *testing.T) {
+	f := newFixture(t, Config{})
+	a := f.a
+	ctx := context.Background()
+	card, err := a.Post(ctx, conv, bot.Message{Text: "card", Key: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	thread := conv.InThread(card)
+	notice, err := a.Post(ctx, thread, bot.Message{Text: "Reverted", Key: "n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.PostEphemeral(ctx, thread, bot.User{ID: "alice"}, bot.Message{Text: "only alice", Key: "e"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		conv bot.Conversation
+		key  string
+		want string
+	}{{thread, "n", notice.ID}, {conv, "c", card.ID}, {conv, "n", ""}, {thread, "c", ""}, {thread, "e", ""}, {thread, "x", ""}} {
+		ref, ok, err := a.Find(ctx, c.conv, c.key)
+		if err != nil || ok != (c.want != "") || (ok && ref.ID != c.want) {
+			t.Errorf("Find(%q, %q) = %+v, %v, %v; want %q", c.conv.Thread, c.key, ref, ok, err, c.want)
+		}
+	}
+	if _, _, err := a.Find(ctx, bot.Conversation{Platform: bot.Slack, ID: "console"}, "n"); err == nil {
+		t.Error("Find in another platform's conversation")
+	}
+}

@@ -1,7 +1,7 @@
 // Package slacktest is a local fake of the parts of Slack that c2bot uses:
 // the Web API methods auth.test, chat.postMessage, chat.update,
-// chat.postEphemeral and apps.connections.open, plus a Socket Mode
-// WebSocket endpoint. It records every call, keeps the messages posted so
+// chat.postEphemeral, conversations.history, conversations.replies and
+// apps.connections.open, plus a Socket Mode WebSocket endpoint. It records every call, keeps the messages posted so
 // tests can read them (buttons included), and fails calls on demand.
 // Helpers build signed slash-command and button-click requests for HTTP
 // mode.
@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,6 +73,10 @@ type Message struct {
 	// User is the only person who sees an ephemeral message.
 	User      string
 	Ephemeral bool
+	// Author is who posted it: BotUserID for the bot's posts (with
+	// BotID), a person's or another app's user id for messages added
+	// with Add.
+	Author, AuthorBot string
 	// Updates counts chat.update calls on this message.
 	Updates int
 }
@@ -97,6 +102,7 @@ type Server struct {
 	scripted map[string][]Reply
 	messages []*Message
 	seq      int
+	scopes   map[string]bool
 
 	// Socket Mode.
 	conn    *websocket.Conn
@@ -117,6 +123,10 @@ func NewServer() *Server {
 		scripted: make(map[string][]Reply),
 		acks:     make(map[string]json.RawMessage),
 		stop:     make(chan struct{}),
+		scopes:   map[string]bool{},
+	}
+	for _, sc := range ManifestScopes {
+		s.scopes[sc] = true
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/{method}", s.serveAPI)
@@ -125,6 +135,33 @@ func NewServer() *Server {
 	s.srv = httptest.NewUnstartedServer(mux)
 	s.srv.Start()
 	return s
+}
+
+// ManifestScopes are the bot scopes the fake's token has unless
+// SetScopes says otherwise: those c2bot's manifests request.
+var ManifestScopes = []string{"commands", "chat:write", "app_mentions:read", "channels:history", "groups:history", "im:history"}
+
+// SetScopes replaces the bot token's scopes. A method that needs a scope
+// the token lacks answers missing_scope, as Slack does.
+func (s *Server) SetScopes(scopes ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scopes = map[string]bool{}
+	for _, sc := range scopes {
+		s.scopes[sc] = true
+	}
+}
+
+// Add puts a message into the workspace as if somebody else had posted it
+// (Author a person's or another app's user id) and returns its ts.
+func (s *Server) Add(m Message) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	m.TS = fmt.Sprintf("%d.%06d", 1700000000+s.seq, s.seq)
+	s.messages = append(s.messages, &m)
+	s.notifyLocked()
+	return m.TS
 }
 
 // Close stops the server and any Socket Mode connection.
@@ -298,6 +335,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 			Blocks:    json.RawMessage(f.Get("blocks")),
 			User:      f.Get("user"),
 			Ephemeral: method == "chat.postEphemeral",
+			Author:    BotUserID,
+			AuthorBot: BotID,
 		}
 		s.messages = append(s.messages, m)
 		if m.Ephemeral {
@@ -321,6 +360,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		writeJSON(w, map[string]any{"ok": false, "error": "message_not_found"})
+	case "conversations.history", "conversations.replies":
+		s.serveHistory(w, method, f)
 	case "apps.connections.open":
 		writeJSON(w, map[string]any{"ok": true, "url": "ws" + strings.TrimPrefix(s.srv.URL, "http") + "/socket"})
 	default:
@@ -429,3 +470,122 @@ func (m Message) BlockText() string {
 
 // Now returns the time as a Unix timestamp string, for request signing.
 func unixString(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
+
+// historyScope is the scope reading a conversation needs, by the kind of
+// its id: public channels C…, private channels G… (older ids), direct
+// messages D… (docs.slack.dev/reference/methods/conversations.history:
+// "Relevant *:history scope").
+func historyScope(channel string) string {
+	switch {
+	case strings.HasPrefix(channel, "G"):
+		return "groups:history"
+	case strings.HasPrefix(channel, "D"):
+		return "im:history"
+	}
+	return "channels:history"
+}
+
+// serveHistory answers conversations.history (the channel's top-level
+// messages, newest first) and conversations.replies (a thread: its parent
+// first, then the replies, oldest first), with oldest/latest/inclusive,
+// limit and cursor paging, as docs.slack.dev/reference/methods/
+// conversations.history and conversations.replies describe them.
+// Ephemeral messages are nobody's history. s.mu is held.
+func (s *Server) serveHistory(w http.ResponseWriter, method string, f url.Values) {
+	channel := f.Get("channel")
+	if need := historyScope(channel); !s.scopes[need] {
+		writeJSON(w, map[string]any{"ok": false, "error": "missing_scope", "needed": need, "provided": strings.Join(s.scopeList(), ",")})
+		return
+	}
+	inclusive := f.Get("inclusive") == "true" || f.Get("inclusive") == "1"
+	inRange := func(ts string) bool {
+		if o := f.Get("oldest"); o != "" && (ts < o || (ts == o && !inclusive)) {
+			return false
+		}
+		if l := f.Get("latest"); l != "" && (ts > l || (ts == l && !inclusive)) {
+			return false
+		}
+		return true
+	}
+	var list []*Message
+	switch method {
+	case "conversations.history":
+		for i := len(s.messages) - 1; i >= 0; i-- {
+			m := s.messages[i]
+			if m.Channel == channel && !m.Ephemeral && m.ThreadTS == "" && inRange(m.TS) {
+				list = append(list, m)
+			}
+		}
+	default:
+		ts := f.Get("ts")
+		var parent *Message
+		for _, m := range s.messages {
+			if m.Channel == channel && m.TS == ts && !m.Ephemeral {
+				parent = m
+			}
+		}
+		if parent == nil {
+			writeJSON(w, map[string]any{"ok": false, "error": "thread_not_found"})
+			return
+		}
+		if parent.ThreadTS != "" { // a reply's ts names its thread
+			ts = parent.ThreadTS
+			for _, m := range s.messages {
+				if m.Channel == channel && m.TS == ts {
+					parent = m
+				}
+			}
+		}
+		if inRange(parent.TS) {
+			list = append(list, parent)
+		}
+		for _, m := range s.messages {
+			if m.Channel == channel && m.ThreadTS == ts && m.TS != ts && !m.Ephemeral && inRange(m.TS) {
+				list = append(list, m)
+			}
+		}
+	}
+	start := 0
+	if c := f.Get("cursor"); c != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(c, "next:"))
+		if err != nil || n < 0 || n > len(list) {
+			writeJSON(w, map[string]any{"ok": false, "error": "invalid_cursor"})
+			return
+		}
+		start = n
+	}
+	limit, _ := strconv.Atoi(f.Get("limit"))
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	end := min(start+limit, len(list))
+	msgs := make([]map[string]any, 0, end-start)
+	for _, m := range list[start:end] {
+		out := map[string]any{"type": "message", "ts": m.TS, "text": m.Text, "user": m.Author}
+		if m.AuthorBot != "" {
+			out["bot_id"] = m.AuthorBot
+		}
+		if m.ThreadTS != "" {
+			out["thread_ts"] = m.ThreadTS
+		}
+		if len(m.Blocks) > 0 {
+			out["blocks"] = m.Blocks
+		}
+		msgs = append(msgs, out)
+	}
+	next := ""
+	if end < len(list) {
+		next = fmt.Sprintf("next:%d", end)
+	}
+	writeJSON(w, map[string]any{"ok": true, "messages": msgs, "has_more": next != "",
+		"response_metadata": map[string]any{"next_cursor": next}})
+}
+
+func (s *Server) scopeList() []string {
+	var out []string
+	for sc := range s.scopes {
+		out = append(out, sc)
+	}
+	sort.Strings(out)
+	return out
+}
