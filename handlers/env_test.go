@@ -27,6 +27,13 @@ type chat struct {
 	whispers []posted
 	failing  int // the next failing calls of Post/Update return an error
 	gone     bool
+	// lose: the next lose posts land but their answer is lost (an error
+	// comes back, as after a timeout once the platform accepted them).
+	lose int
+	// canFind: Find looks through the posts (as Slack does with a
+	// *:history scope); otherwise it cannot look (as Teams).
+	canFind bool
+	finds   int // Find calls
 }
 
 type posted struct {
@@ -60,7 +67,27 @@ func (c *chat) Post(_ context.Context, conv bot.Conversation, msg bot.Message) (
 	ref := bot.MessageRef{Conv: conv, ID: fmt.Sprintf("m-%d", c.n)}
 	c.posts = append(c.posts, posted{Ref: ref, Msg: msg})
 	c.msgs[ref.ID] = msg
+	if c.lose > 0 {
+		c.lose--
+		return bot.MessageRef{}, errors.New("chat platform: answer lost (timeout)")
+	}
 	return ref, nil
+}
+
+// Find returns the post marked key in conv's thread, when canFind.
+func (c *chat) Find(_ context.Context, conv bot.Conversation, key string) (bot.MessageRef, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.finds++
+	if !c.canFind {
+		return bot.MessageRef{}, false, bot.ErrCannotLook
+	}
+	for _, p := range c.posts {
+		if p.Msg.Key == key && p.Ref.Conv.ID == conv.ID && p.Ref.Conv.Thread == conv.Thread {
+			return p.Ref, true, nil
+		}
+	}
+	return bot.MessageRef{}, false, nil
 }
 
 func (c *chat) Update(_ context.Context, ref bot.MessageRef, msg bot.Message) error {
@@ -331,4 +358,14 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// outboxLen is how many notices wait in the outbox, whenever they are due.
+func (e *env) outboxLen() int {
+	e.t.Helper()
+	items, err := e.st.OutboxReady(e.ctx, e.clock.Now().Add(1000*time.Hour), 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return len(items)
 }

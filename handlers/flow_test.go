@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -426,6 +427,63 @@ func TestOutboxSurvivesChatOutage(t *testing.T) {
 	}
 	if !strings.HasPrefix(e.chat.lastPost(t).Msg.Title, "Reverted") {
 		t.Fatal("confirmation not delivered after the outage")
+	}
+}
+
+// A notice whose post landed but whose answer was lost (or whose process
+// died before the outbox recorded it) is looked up before it is posted
+// again: exactly one Reverted notice where the platform can be asked, and
+// at least one (the old behaviour, said in the log) where it cannot.
+func TestInterruptedNoticeIsPostedOnce(t *testing.T) {
+	for _, canFind := range []bool{true, false} {
+		t.Run(fmt.Sprint("canFind=", canFind), func(t *testing.T) {
+			e := newEnv(t)
+			e.chat.mu.Lock()
+			e.chat.canFind = canFind
+			e.chat.mu.Unlock()
+			card := e.requestFix("--for 1h")
+			e.click(bob, card.Ref, "Approve")
+			e.flush()
+			e.clock.Advance(time.Hour + time.Second)
+			e.chat.mu.Lock()
+			e.chat.lose = 1 // the card update goes first and is not a post: this is the notice
+			e.chat.mu.Unlock()
+			e.due()
+			if !blocked(e.sb.State()) {
+				t.Fatal("not reverted")
+			}
+			e.clock.Advance(time.Hour)
+			e.flush()
+			e.flush()
+			notices := 0
+			e.chat.mu.Lock()
+			for _, p := range e.chat.posts {
+				if strings.HasPrefix(p.Msg.Title, "Reverted") && p.Ref.Conv.Thread == card.Ref.ID {
+					notices++
+					if p.Msg.Key == "" {
+						t.Error("notice posted without a key")
+					}
+				}
+			}
+			finds, lose := e.chat.finds, e.chat.lose
+			e.chat.mu.Unlock()
+			if lose != 0 {
+				t.Fatal("the lost answer was not a post")
+			}
+			want := 1
+			if !canFind {
+				want = 2
+			}
+			if notices != want {
+				t.Fatalf("%d Reverted notices in the thread; want %d", notices, want)
+			}
+			if finds != 1 {
+				t.Errorf("%d look-ups; want exactly one, for the retried notice", finds)
+			}
+			if n := e.outboxLen(); n != 0 {
+				t.Errorf("%d items left in the outbox", n)
+			}
+		})
 	}
 }
 

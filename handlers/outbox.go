@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -201,6 +202,12 @@ func (c *Core) deliver(ctx context.Context, it store.OutboxItem) error {
 	if err != nil {
 		return err
 	}
+	d.Msg.Key = noticeKey(it)
+	// post sends a new message at most once per outbox item where the
+	// platform lets c2bot look: see postOnce.
+	post := func(conv bot.Conversation) (bot.MessageRef, error) {
+		return c.postOnce(ctx, s, it, conv, d.Msg)
+	}
 	card := func() (bot.MessageRef, error) {
 		r, err := c.cfg.Store.Get(ctx, d.RequestID)
 		if err != nil {
@@ -214,13 +221,13 @@ func (c *Core) deliver(ctx context.Context, it store.OutboxItem) error {
 	}
 	switch d.Kind {
 	case deliverPost:
-		_, err := s.Post(ctx, d.Conv, d.Msg)
+		_, err := post(d.Conv)
 		return err
 	case deliverCard:
 		if _, err := card(); err == nil {
 			return nil // posted already (a retry after a crash)
 		}
-		ref, err := s.Post(ctx, d.Conv, d.Msg)
+		ref, err := post(d.Conv)
 		if err != nil {
 			return err
 		}
@@ -237,14 +244,14 @@ func (c *Core) deliver(ctx context.Context, it store.OutboxItem) error {
 		// The card is gone (deleted, or from a console session before a
 		// restart): post the new state instead, and make that the card.
 		c.log.WarnContext(ctx, "card cannot be updated; posting it again", "request", d.RequestID, "err", err)
-		ref, err = s.Post(ctx, d.Conv, d.Msg)
+		ref, err = post(d.Conv)
 		if err != nil {
 			return err
 		}
 		return c.saveCard(ctx, d.RequestID, ref)
 	case deliverThread:
 		if ref, err := card(); err == nil {
-			_, err := s.Post(ctx, ref.Conv.InThread(ref), d.Msg)
+			_, err := post(ref.Conv.InThread(ref))
 			if !errors.Is(err, bot.ErrUndeliverable) {
 				return err
 			}
@@ -252,8 +259,56 @@ func (c *Core) deliver(ctx context.Context, it store.OutboxItem) error {
 		} else if !errors.Is(err, errNoCard) {
 			return err
 		}
-		_, err := s.Post(ctx, d.Conv, d.Msg)
+		_, err := post(d.Conv)
 		return err
 	}
 	return fmt.Errorf("outbox item %d: unknown kind %q: %w", it.ID, d.Kind, bot.ErrUndeliverable)
+}
+
+// noticeKey marks the message an outbox item posts: the item's id, which
+// no other item of this store has, and a digest of what it says, so that
+// another c2bot deployment's item with the same id in the same channel is
+// not taken for it.
+func noticeKey(it store.OutboxItem) string {
+	sum := sha256.Sum256(it.Payload)
+	return fmt.Sprintf("n%d-%x", it.ID, sum[:6])
+}
+
+// postOnce posts msg to conv for outbox item it, at most once where the
+// platform lets c2bot look. Chat platforms take no idempotency key, so a
+// crash after the platform accepted a post and before the outbox recorded
+// it (or an answer lost on the way back) would otherwise post the notice
+// again. The first attempt is therefore recorded before the post (Tried);
+// a later attempt first asks the sender (a bot.Finder) whether the marked
+// message is there, and posts only when it is not. A sender that cannot
+// look (not a Finder, or bot.ErrCannotLook: Teams, a Slack app without a
+// *:history scope) posts again: at least once, and the log says so.
+func (c *Core) postOnce(ctx context.Context, s bot.Sender, it store.OutboxItem, conv bot.Conversation, msg bot.Message) (bot.MessageRef, error) {
+	if it.Tried.IsZero() {
+		if err := c.cfg.Store.OutboxTry(ctx, it.ID, c.now()); err != nil {
+			// Posting without the record could post twice after a crash.
+			return bot.MessageRef{}, fmt.Errorf("record delivery attempt: %w", err)
+		}
+		return s.Post(ctx, conv, msg)
+	}
+	f, ok := s.(bot.Finder)
+	if !ok {
+		c.log.WarnContext(ctx, "notification may have been delivered before; posting it again (this platform cannot be asked)",
+			"outbox_id", it.ID, "request", it.RequestID, "platform", s.Platform(), "first_tried", it.Tried)
+		return s.Post(ctx, conv, msg)
+	}
+	ref, found, err := f.Find(ctx, conv, msg.Key)
+	switch {
+	case err == nil && found:
+		c.log.InfoContext(ctx, "notification had been delivered before c2bot could record it; not posting it again",
+			"outbox_id", it.ID, "request", it.RequestID, "message", ref.ID)
+		return ref, nil
+	case err == nil:
+	case errors.Is(err, bot.ErrCannotLook):
+		c.log.WarnContext(ctx, "notification may have been delivered before; posting it again", "outbox_id", it.ID,
+			"request", it.RequestID, "platform", s.Platform(), "first_tried", it.Tried, "err", err)
+	default:
+		return bot.MessageRef{}, fmt.Errorf("look for an earlier delivery: %w", err)
+	}
+	return s.Post(ctx, conv, msg)
 }

@@ -198,6 +198,15 @@ func (s crashSender) Post(ctx context.Context, conv bot.Conversation, msg bot.Me
 	return ref, err
 }
 
+// Find keeps the sender's look-up of earlier messages (Slack, the
+// console); a sender without one cannot look.
+func (s crashSender) Find(ctx context.Context, conv bot.Conversation, key string) (bot.MessageRef, bool, error) {
+	if f, ok := s.Sender.(bot.Finder); ok {
+		return f.Find(ctx, conv, key)
+	}
+	return bot.MessageRef{}, false, bot.ErrCannotLook
+}
+
 // crashEphemeralSender keeps the sender's ephemeral messages.
 type crashEphemeralSender struct {
 	crashSender
