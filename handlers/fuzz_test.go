@@ -107,7 +107,7 @@ func FuzzParseArgs(f *testing.F) {
 // FuzzParseDuration: a duration that parses is positive, and the compact
 // form people read (humanDuration) parses back to within a minute of it.
 func FuzzParseDuration(f *testing.F) {
-	for _, s := range []string{"90m", "8h", "2d", "1h30m", "0.5d", "45s", "-1h", "0", "365d", "366d", "1e3h", "1.5h", "10ms"} {
+	for _, s := range []string{"90m", "8h", "2d", "1h30m", "0.5d", "45s", "-1h", "0", "365d", "366d", "1e3h", "1.5h", "10ms", "70000000s", "8761h"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -133,7 +133,8 @@ func FuzzParseDuration(f *testing.F) {
 }
 
 // TestParseDurationReadsHumanDuration: the fuzzer found that a window of a
-// day or more, shown in a card as "1d2h24m", could not be typed back.
+// day or more, shown in a card as "1d2h24m", could not be typed back; and
+// that "70000000s" (810 days) was accepted while "810d" was not.
 func TestParseDurationReadsHumanDuration(t *testing.T) {
 	good := map[string]time.Duration{"1d2h24m": 26*time.Hour + 24*time.Minute, "1.1d": 26*time.Hour + 24*time.Minute, "2d12h": 60 * time.Hour, "3d": 72 * time.Hour}
 	for in, want := range good {
@@ -144,7 +145,7 @@ func TestParseDurationReadsHumanDuration(t *testing.T) {
 			t.Errorf("ParseDuration(humanDuration(%v) = %q) = %v, %v", want, humanDuration(want), got, err)
 		}
 	}
-	for _, in := range []string{"1d-2h", "-1d", "+1d", "1d2", "nand", "infd", "1d2x", "d2h", "366d"} {
+	for _, in := range []string{"1d-2h", "-1d", "+1d", "1d2", "nand", "infd", "1d2x", "d2h", "366d", "365d1h", "8761h", "70000000s"} {
 		if d, err := ParseDuration(in); err == nil {
 			t.Errorf("ParseDuration(%q) = %v, accepted", in, d)
 		}

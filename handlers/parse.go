@@ -234,8 +234,17 @@ func ParseDuration(s string) (time.Duration, error) {
 	if d <= 0 {
 		return 0, fmt.Errorf("%q must be longer than zero", s)
 	}
+	// The same bound whichever unit it was typed in, so that whatever is
+	// accepted is shown as something that can be typed back.
+	if d > maxParsedDuration {
+		return 0, fmt.Errorf("%q is longer than a year", s)
+	}
 	return d, nil
 }
+
+// maxParsedDuration is the longest duration ParseDuration accepts: 365
+// days, as typed with a day unit.
+const maxParsedDuration = 365 * 24 * time.Hour
 
 // humanDuration renders d compactly: "8h", "1h30m", "2m", "45s".
 func humanDuration(d time.Duration) string {
