@@ -52,8 +52,14 @@ type follow struct {
 	// so an extension brings a new reminder.
 	RemindBefore time.Duration `json:"remind_before,omitempty"`
 	RemindedFor  time.Time     `json:"reminded_for,omitzero"`
-	// LastError is the latest failure to read the sign-ins.
+	// LastError is the latest failure to read the sign-ins (or, once
+	// reverted, of a late-write check).
 	LastError string `json:"last_error,omitempty"`
+	// LateWatchUntil: a write of the apply had an unknown outcome, so once
+	// reverted the tenant is checked again until then (latewrite.go);
+	// LateChecks counts the checks made.
+	LateWatchUntil time.Time `json:"late_watch_until,omitzero"`
+	LateChecks     int       `json:"late_checks,omitempty"`
 }
 
 func decodeFollow(r store.Request) follow {

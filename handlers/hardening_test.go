@@ -390,3 +390,94 @@ func TestTimedOutWriteLandingAfterRollbackIsUndone(t *testing.T) {
 		t.Fatalf("the re-check did not put the late write back: %s %+v", r.State, e.sb.State())
 	}
 }
+
+// TestWriteLandingAfterTheRecheckIsUndone: a timed-out write that lands
+// even after the re-check ended the request reverted is found by the
+// late-write watch, put back and announced; the watch then ends.
+func TestWriteLandingAfterTheRecheckIsUndone(t *testing.T) {
+	e := newEnv(t, func(cfg *handlers.Config, _ *handlers.TenantConfig) {
+		cfg.ApplyLease = 2 * time.Second // each write is given a second
+	})
+	card := e.requestFix("")
+	h := e.sb.HoldRequest(sandbox.HoldSpec{Method: http.MethodPatch, Late: true})
+	defer h.Release()
+	e.click(bob, card.Ref, "Approve") // the PATCH times out; the rollback finds nothing changed
+	<-h.Arrived()
+	<-h.Gone()
+	e.clock.Advance(2 * time.Minute) // the re-check: the tenant is at its snapshot
+	e.due()
+	r := e.request("r-1")
+	if r.State != store.Reverted || r.DueAt.IsZero() {
+		t.Fatalf("after the re-check: %s due %v; want reverted with the late-write watch scheduled", r.State, r.DueAt)
+	}
+	if got := e.chat.lastPost(t).Msg; !strings.Contains(got.Text, "checks the tenant again until") {
+		t.Errorf("Reverted notice does not say the watch goes on: %q", got.Text)
+	}
+	h.Release() // it lands now, after the request ended reverted
+	deadline := time.Now().Add(10 * time.Second)
+	for !opened(e.sb.State()) {
+		if time.Now().After(deadline) {
+			t.Fatal("the late write never landed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	e.clock.Advance(5 * time.Minute)
+	e.due()
+	if !blocked(e.sb.State()) {
+		t.Fatalf("the late write was not put back: %+v", e.sb.State())
+	}
+	if acts := auditActions(t, e, "r-1"); !slices.Contains(acts, "late_write_undone") {
+		t.Fatalf("audit = %v, want late_write_undone", acts)
+	}
+	if got := e.chat.lastPost(t); !strings.HasPrefix(got.Msg.Title, "Late write undone: sandbox (r-1)") || got.Ref.Conv.Thread != card.Ref.ID {
+		t.Errorf("last post %q in thread %q; want the late-write notice in the card's thread", got.Msg.Title, got.Ref.Conv.Thread)
+	}
+	// The watch ends after an hour with a check that succeeds.
+	for range 12 {
+		e.clock.Advance(15 * time.Minute)
+		e.due()
+	}
+	if r := e.request("r-1"); r.State != store.Reverted || !r.DueAt.IsZero() {
+		t.Fatalf("after the watch: %s due %v; want reverted, nothing scheduled", r.State, r.DueAt)
+	}
+	if _, ok, err := e.st.NextDue(e.ctx); err != nil || ok {
+		t.Fatalf("still scheduled: %v %v", ok, err)
+	}
+	if n := e.writes(pathSD); n != 2 {
+		t.Errorf("%d PATCHes; want the late one and the one putting it back", n)
+	}
+}
+
+// TestLateWriteWatchLeavesANewerChangeAlone: while the watch is on, a new
+// approved change of the same setting is that change's to revert; the watch
+// does not undo it.
+func TestLateWriteWatchLeavesANewerChangeAlone(t *testing.T) {
+	e := newEnv(t, func(cfg *handlers.Config, _ *handlers.TenantConfig) {
+		cfg.ApplyLease = 2 * time.Second
+	})
+	card := e.requestFix("")
+	h := e.sb.HoldRequest(sandbox.HoldSpec{Method: http.MethodPatch, Late: true})
+	e.click(bob, card.Ref, "Approve")
+	<-h.Arrived()
+	<-h.Gone()
+	h.Release()
+	e.clock.Advance(2 * time.Minute)
+	e.due() // the re-check puts the late write back and ends reverted, watching
+	if r := e.request("r-1"); r.State != store.Reverted || !blocked(e.sb.State()) {
+		t.Fatalf("after the re-check: %s %+v", r.State, e.sb.State())
+	}
+	card2 := e.requestFix("--for 8h")
+	e.click(carol, card2.Ref, "Approve")
+	if r := e.request("r-2"); r.State != store.Applied || !opened(e.sb.State()) {
+		t.Fatalf("the new change: %s %+v", r.State, e.sb.State())
+	}
+	e.clock.Advance(5 * time.Minute)
+	e.due()
+	if !opened(e.sb.State()) {
+		t.Fatalf("the watch of r-1 undid r-2's approved change: %+v", e.sb.State())
+	}
+	if acts := auditActions(t, e, "r-1"); !slices.Contains(acts, "late_check_skipped") || slices.Contains(acts, "late_write_undone") {
+		t.Fatalf("audit = %v, want late_check_skipped only", acts)
+	}
+}

@@ -337,6 +337,9 @@ func (c *Core) recheck(ctx context.Context, r store.Request, owns func(*store.Re
 		r.LastError = note
 		r.DueAt = now.Add(c.backoff(1))
 		r.Results = mustJSON(results)
+		f := decodeFollow(*r)
+		f.LateWatchUntil = now.Add(lateWatch)
+		r.Follow = mustJSON(f)
 		ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "rollback_recheck",
 			Detail: fmt.Sprintf("%s re-check at %s", note, r.DueAt.UTC().Format(time.RFC3339))})
 		ch.Outbox = append(ch.Outbox, c.cardUpdate(*r, note))
@@ -576,10 +579,17 @@ func (c *Core) revert(ctx context.Context, id, actor string, scheduled bool) {
 		r.State = store.Reverted
 		r.RevertedAt = done
 		r.DueAt = time.Time{}
+		notice := renderReverted(*r, results)
+		if f := decodeFollow(*r); !f.LateWatchUntil.IsZero() {
+			// A write of the apply may still land: keep checking.
+			r.DueAt = c.lateWatchDue(f, done, 1)
+			notice.Text += fmt.Sprintf(" A write that timed out may still land: c2bot checks the tenant again until %s and puts back whatever it finds changed.",
+				stamp(f.LateWatchUntil))
+		}
 		r.LastError = ""
 		r.Results = mustJSON(results)
 		ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "reverted", Detail: describeOutcomes(results)})
-		ch.Outbox = append(ch.Outbox, c.cardUpdate(*r, ""), c.threadPost(*r, renderReverted(*r, results)))
+		ch.Outbox = append(ch.Outbox, c.cardUpdate(*r, ""), c.threadPost(*r, notice))
 		return nil
 	})
 	if err != nil {
@@ -769,6 +779,10 @@ func (c *Core) RunDue(ctx context.Context) error {
 		case store.RevertFailed, store.Reverting:
 			c.revert(ctx, r.ID, "c2bot", true)
 		default:
+			if watchingLate(r) {
+				c.lateCheck(ctx, r.ID) // a write of the apply may still land
+				continue
+			}
 			// A final state with a stale due time: clear it.
 			_, _ = c.cfg.Store.Transition(ctx, r.ID, []store.State{r.State}, func(r *store.Request, _ *store.Changes) error {
 				if !r.State.Final() {
