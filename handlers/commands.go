@@ -273,16 +273,20 @@ func (c *Core) fix(ctx context.Context, cmd bot.Command, a args) error {
 
 // postCard posts a request's approval card and remembers where it is; when
 // the post fails it goes to the outbox, so the request is never lost.
+//
+// The card goes through the outbox and is delivered at once: a post whose
+// answer is lost, or a crash after the platform took it, is then looked up
+// before it is posted again (postOnce), and the request's later notices,
+// which wait for the card, are never left waiting for a card nobody
+// recorded.
 func (c *Core) postCard(ctx context.Context, r store.Request, conv bot.Conversation, msg bot.Message) error {
-	s, err := c.sender(conv.Platform)
-	if err == nil {
-		var ref bot.MessageRef
-		if ref, err = s.Post(ctx, conv, msg); err == nil {
-			return c.saveCard(ctx, r.ID, ref)
-		}
+	if err := c.enqueue(ctx, delivery{Kind: deliverCard, RequestID: r.ID, Conv: conv, Msg: msg}); err != nil {
+		return err
 	}
-	c.log.WarnContext(ctx, "approval card not posted; queued", "request", r.ID, "err", err)
-	return c.enqueue(ctx, delivery{Kind: deliverCard, RequestID: r.ID, Conv: conv, Msg: msg})
+	if err := c.Flush(ctx); err != nil {
+		c.log.WarnContext(ctx, "approval card not posted yet; the outbox retries", "request", r.ID, "err", err)
+	}
+	return nil
 }
 
 // saveCard stores the card reference on the request, whatever its state.

@@ -487,6 +487,70 @@ func TestInterruptedNoticeIsPostedOnce(t *testing.T) {
 	}
 }
 
+// The approval card goes through the outbox too: a card post whose answer
+// was lost is found, not posted twice.
+func TestCardWhoseAnswerWasLostIsPostedOnce(t *testing.T) {
+	e := newEnv(t)
+	e.chat.mu.Lock()
+	e.chat.canFind, e.chat.lose = true, 1
+	e.chat.mu.Unlock()
+	e.say(alice, "fix")
+	e.clock.Advance(2 * time.Minute) // the retry
+	e.flush()
+	cards := 0
+	e.chat.mu.Lock()
+	for _, p := range e.chat.posts {
+		if strings.HasPrefix(p.Msg.Title, "Approval needed") {
+			cards++
+		}
+	}
+	e.chat.mu.Unlock()
+	if cards != 1 {
+		t.Fatalf("%d approval cards; want one", cards)
+	}
+	r := e.request("r-1")
+	if len(r.Card) == 0 {
+		t.Fatal("the card found again was not recorded")
+	}
+	e.click(bob, e.chat.lastPost(t).Ref, "Approve")
+	if r := e.request("r-1"); r.State != store.Applied {
+		t.Fatalf("state %s after approving on the recovered card", r.State)
+	}
+}
+
+// A card that could never be posted does not hold back the request's later
+// notices: its next state is posted as the card, and the Reverted notice
+// reaches its thread.
+func TestRequestWithoutCardStillGetsItsNotices(t *testing.T) {
+	e := newEnv(t)
+	e.chat.mu.Lock()
+	e.chat.gone = true // the card is refused for good: dropped
+	e.chat.mu.Unlock()
+	e.say(alice, "fix --for 1h")
+	e.chat.mu.Lock()
+	e.chat.gone = false
+	e.chat.mu.Unlock()
+	if r := e.request("r-1"); len(r.Card) != 0 {
+		t.Fatal("a card was recorded")
+	}
+	e.say(bob, "approve r-1")
+	e.flush()
+	r := e.request("r-1")
+	if r.State != store.Applied || len(r.Card) == 0 {
+		t.Fatalf("state %s, card %s: want applied, with its state posted as the card", r.State, r.Card)
+	}
+	e.clock.Advance(time.Hour + time.Second)
+	e.due()
+	e.flush()
+	if n := e.outboxLen(); n != 0 {
+		t.Fatalf("%d notices stuck in the outbox", n)
+	}
+	last := e.chat.lastPost(t)
+	if !strings.HasPrefix(last.Msg.Title, "Reverted") || last.Ref.Conv.Thread == "" {
+		t.Fatalf("last post %q (thread %q); want the Reverted notice in the card's thread", last.Msg.Title, last.Ref.Conv.Thread)
+	}
+}
+
 func TestRecoverRollsBackInterruptedApply(t *testing.T) {
 	e := newEnv(t)
 	card := e.requestFix("")

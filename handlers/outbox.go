@@ -234,6 +234,20 @@ func (c *Core) deliver(ctx context.Context, it store.OutboxItem) error {
 		return c.saveCard(ctx, d.RequestID, ref)
 	case deliverUpdate:
 		ref, err := card()
+		if errors.Is(err, errNoCard) {
+			queued, qerr := c.cardQueued(ctx, d.RequestID, it.ID)
+			if qerr != nil || queued {
+				return errors.Join(err, qerr) // wait for the card
+			}
+			// No card was recorded and none will be (its delivery was
+			// dropped): this state becomes the card.
+			c.log.WarnContext(ctx, "request has no card; posting its state as the card", "request", d.RequestID)
+			ref, err = post(d.Conv)
+			if err != nil {
+				return err
+			}
+			return c.saveCard(ctx, d.RequestID, ref)
+		}
 		if err != nil {
 			return err
 		}
@@ -311,4 +325,25 @@ func (c *Core) postOnce(ctx context.Context, s bot.Sender, it store.OutboxItem, 
 		return bot.MessageRef{}, fmt.Errorf("look for an earlier delivery: %w", err)
 	}
 	return s.Post(ctx, conv, msg)
+}
+
+// cardQueued reports whether the card of request id is still waiting in the
+// outbox ahead of item before.
+func (c *Core) cardQueued(ctx context.Context, id string, before uint64) (bool, error) {
+	// Every item, whenever it is next tried (a century on stays inside
+	// the nanosecond times the stores keep).
+	items, err := c.cfg.Store.OutboxReady(ctx, c.now().AddDate(100, 0, 0), 0)
+	if err != nil {
+		return false, fmt.Errorf("outbox: %w", err)
+	}
+	for _, it := range items {
+		if it.RequestID != id || it.ID >= before {
+			continue
+		}
+		var d delivery
+		if json.Unmarshal(it.Payload, &d) == nil && d.Kind == deliverCard {
+			return true, nil
+		}
+	}
+	return false, nil
 }
