@@ -61,6 +61,10 @@ type faultCase struct {
 	// rollback has scheduled its re-check (a write that lands after c2bot
 	// gave up on it and rolled back).
 	releaseLate bool
+	// afterRevert (with releaseLate): the hold is released only once the
+	// re-check has ended the request reverted; the late-write watch must
+	// find the write and put it back.
+	afterRevert bool
 	// beforeApprove arms Graph faults once the card is posted;
 	// whileApplied arms them once the card says the change is applied.
 	beforeApprove, whileApplied func(*sandbox.Server)
@@ -213,6 +217,9 @@ func faultCases() []faultCase {
 	add(faultCase{scenario: sd, fault: "timeout: the Security defaults PATCH held past the client timeout lands after the rollback (apply)",
 		hold: &sandbox.HoldSpec{Method: http.MethodPatch, PathPrefix: securityDefaults, Late: true}, releaseLate: true,
 		want: outcomeRechecked})
+	add(faultCase{scenario: sd, fault: "timeout: the Security defaults PATCH held past the client timeout lands after the request ended reverted (late-write watch)",
+		hold: &sandbox.HoldSpec{Method: http.MethodPatch, PathPrefix: securityDefaults, Late: true}, releaseLate: true, afterRevert: true,
+		want: outcomeRechecked})
 	add(faultCase{scenario: mp, fault: "timeout: 2 restoring PATCHes never answered (revert)", want: outcomeReverted, retried: true,
 		whileApplied: func(sb *sandbox.Server) { sb.Fail(sandbox.FailRule{Method: http.MethodPatch, Hang: true, Times: 2}) }})
 	add(faultCase{scenario: mp, fault: "timeout: a restoring PATCH lands, its answer never comes (revert)", want: outcomeReverted, retried: true,
@@ -326,9 +333,17 @@ func runFaultCase(t *testing.T, bin string, fc faultCase) faultRow {
 		row.caught = heldRequest(sb.Requests()[armed:], *fc.hold)
 		// The store is the running process's; the card says it instead.
 		r.wait(t, 60*time.Second, "card says the rollback re-checks", cardNow(card, "Rolled back, re-checking:"))
+		if fc.afterRevert {
+			r.wait(t, 60*time.Second, "card says reverted (the re-check found nothing)", cardNow(card, "Reverted:"))
+		}
 		changes := len(sb.History())
 		held.Release()
 		eventually(t, 20*time.Second, "the late write landed", func() bool { return len(sb.History()) > changes })
+		if fc.afterRevert {
+			r.wait(t, 60*time.Second, "the late write put back and announced", func(m slacktest.Message) bool {
+				return !m.Ephemeral && m.ThreadTS == card.TS && strings.HasPrefix(headerTitle(m), "Late write undone: sandbox (r-1)")
+			})
+		}
 	case fc.hold != nil:
 		select {
 		case <-held.Arrived():
@@ -499,6 +514,9 @@ func checkFaultRow(t *testing.T, row faultRow, final slacktest.Message, db strin
 		if a["applied"] != 0 || a["rollback_recheck"] != 1 || a["reverted"] != 1 || a["failed"] != 0 {
 			t.Errorf("audit %v: want one rollback_recheck and one reverted, nothing applied or failed", a)
 		}
+		if want := map[bool]int{true: 1}[row.afterRevert]; a["late_write_undone"] != want {
+			t.Errorf("audit %v: want %d late_write_undone", a, want)
+		}
 		if row.away == 0 {
 			t.Errorf("no write landed; the run proves nothing")
 		}
@@ -571,7 +589,7 @@ func faultReport(all []faultRow, total time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d runs, %s wall time, %d at a time (`C2_FAULT_REPORT=… go test -race -run TestFaultInjection ./cmd/c2bot`).\n\n",
 		len(rows), total.Round(time.Second), faultConcurrency)
-	b.WriteString("| # | scenario (plan items) | fault | outcome | tenant at snapshot | setting writes away / back | audit (applied, reverted, failed, revert_failed, rollback_recheck) | Reverted notices | invariants | s |\n")
+	b.WriteString("| # | scenario (plan items) | fault | outcome | tenant at snapshot | setting writes away / back | audit (applied, reverted, failed, revert_failed, rollback_recheck, late_write_undone) | Reverted notices | invariants | s |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for i, r := range rows {
 		fault := r.fault
@@ -594,8 +612,8 @@ func faultReport(all []faultRow, total time.Duration) string {
 		if r.noHistory {
 			notices += " (no history scope: posted again, as documented)"
 		}
-		fmt.Fprintf(&b, "| %d | %s (%d) | %s | %s | %s | %d / %d | %d, %d, %d, %d, %d | %s | %s | %.1f |\n", i+1, r.scenario, r.items, fault, outcome, snap,
-			r.away, r.back, r.audit["applied"], r.audit["reverted"], r.audit["failed"], r.audit["revert_failed"], r.audit["rollback_recheck"], notices, verdict, r.duration.Seconds())
+		fmt.Fprintf(&b, "| %d | %s (%d) | %s | %s | %s | %d / %d | %d, %d, %d, %d, %d, %d | %s | %s | %.1f |\n", i+1, r.scenario, r.items, fault, outcome, snap,
+			r.away, r.back, r.audit["applied"], r.audit["reverted"], r.audit["failed"], r.audit["revert_failed"], r.audit["rollback_recheck"], r.audit["late_write_undone"], notices, verdict, r.duration.Seconds())
 	}
 	return b.String()
 }
