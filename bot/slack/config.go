@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/c2bot/c2bot/bot"
 )
 
 // DefaultAPIURL is the Slack Web API base used when Config.APIURL is empty.
@@ -109,13 +110,7 @@ func checkAPIURL(raw string) error {
 	return errors.New("C2_SLACK_API_URL must be an http(s) URL")
 }
 
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
+func isLoopback(host string) bool { return bot.IsLoopbackHost(host) }
 
 // bearerTransport moves the "token" field slack-go puts in form-encoded
 // request bodies into an Authorization header, as Slack recommends, so the

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -157,7 +156,7 @@ func localOnly(r *http.Request) (int, string) {
 	switch {
 	case !isLoopbackAddr(r.RemoteAddr):
 		return http.StatusUnauthorized, "unauthenticated mode accepts loopback clients only"
-	case !isLoopbackHost(r.Host):
+	case !bot.IsLoopbackHost(r.Host):
 		return http.StatusForbidden, "unauthenticated mode accepts loopback host names only"
 	case r.Header.Get("Origin") != "":
 		return http.StatusForbidden, "browser requests (Origin) are refused in unauthenticated mode"
@@ -167,24 +166,10 @@ func localOnly(r *http.Request) (int, string) {
 	return 0, ""
 }
 
-// isLoopbackHost reports whether a Host header (name[:port]) names this
-// machine by a loopback name: localhost, 127.0.0.0/8 or [::1].
-func isLoopbackHost(host string) bool {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.Trim(host, "[]")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // isLoopbackURL reports whether a serviceUrl points at this machine.
 func isLoopbackURL(raw string) bool {
 	u, err := url.Parse(raw)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && isLoopbackHost(u.Host)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && bot.IsLoopbackHost(u.Host)
 }
 
 // admit checks what the activity says about itself once its token (or, in

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -220,19 +219,7 @@ func CheckListen(addr string, unauthenticated bool) error {
 // isLoopbackAddr reports whether a host:port (or bare host) names only
 // loopback interfaces. An empty host (":3978") listens everywhere.
 func isLoopbackAddr(addr string) bool {
-	host := addr
-	if h, _, err := net.SplitHostPort(addr); err == nil {
-		host = h
-	}
-	host = strings.Trim(host, "[]")
-	if host == "" {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return bot.IsLoopbackHost(addr)
 }
 
 // Attach sets where parsed commands go (normally the core's

@@ -100,6 +100,9 @@ func (a *Adapter) Handler() http.Handler {
 // hostAllowed reports whether a Host header names the console: a loopback
 // name or the host of the configured listen address, with any port.
 func (a *Adapter) hostAllowed(hostport string) bool {
+	if bot.IsLoopbackHost(hostport) {
+		return true
+	}
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
@@ -107,12 +110,6 @@ func (a *Adapter) hostAllowed(hostport string) bool {
 	host = strings.Trim(host, "[]")
 	if host == "" {
 		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return true
 	}
 	if lh, _, err := net.SplitHostPort(a.cfg.ListenAddr); err == nil && lh != "" {
 		return strings.EqualFold(strings.Trim(lh, "[]"), host)

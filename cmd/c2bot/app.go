@@ -160,17 +160,35 @@ func secretless(secret, cert, fed, mi string, cfg Config) (string, string) {
 	}
 }
 
+// opsHosts guards /metrics, /healthz and /readyz. On a loopback listen
+// address (a workstation: the console, the Agents Playground) they answer
+// only to loopback Host names, so a web page that rebinds its own name to
+// 127.0.0.1 cannot read the metrics (tenant names, counts) from the
+// operator's browser. Elsewhere Prometheus and probes reach c2bot under
+// names c2bot cannot know (a pod IP, a service name), and no Host is
+// refused.
+func opsHosts(listen string, log *slog.Logger) func(http.Handler) http.Handler {
+	if !isLoopback(listen) {
+		return func(h http.Handler) http.Handler { return h }
+	}
+	return func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !bot.IsLoopbackHost(r.Host) {
+				log.WarnContext(r.Context(), "request refused: Host is not a loopback name", "host", r.Host, "path", r.URL.Path)
+				http.Error(w, "c2bot listens on a loopback address and answers only to localhost, 127.0.0.1 or [::1] (this Host is refused against DNS rebinding)", http.StatusForbidden)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+}
+
 // isLoopback reports whether a listen address binds only to loopback.
 func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return false
 	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return bot.IsLoopbackHost(addr)
 }
 
 // newApp wires everything; it opens the database and checks chat credentials.
@@ -280,9 +298,10 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 	if len(cfg.Channels) == 0 && len(cfg.Tenants) == 0 && opts.tenants == nil {
 		log.Warn("no channel is bound to the tenant (C2_CHANNELS); commands are accepted from every channel the bot is in")
 	}
-	a.mux.Handle("/metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
-	a.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	a.mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+	ops := opsHosts(cfg.Listen, log)
+	a.mux.Handle("/metrics", ops(promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{})))
+	a.mux.Handle("/healthz", ops(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })))
+	a.mux.Handle("/readyz", ops(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !a.ready.Load() {
 			http.Error(w, "starting", http.StatusServiceUnavailable)
 			return
@@ -297,7 +316,7 @@ func newApp(ctx context.Context, cfg Config, opts appOptions, log *slog.Logger) 
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))
-	})
+	})))
 	return a, nil
 }
 

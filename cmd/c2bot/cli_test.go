@@ -4,7 +4,9 @@ import (
 	"archive/zip"
 	"bytes"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -67,6 +69,22 @@ func TestHealthMetricsAndGracefulStop(t *testing.T) {
 			t.Fatalf("GET %s: %v %v", path, err, resp)
 		}
 		resp.Body.Close()
+	}
+	// On its loopback address a rebinding page's name is refused (the
+	// metrics name tenants), loopback names are not.
+	for _, path := range []string{"/metrics", "/healthz", "/readyz"} {
+		for host, want := range map[string]int{"rebind.attacker.example": http.StatusForbidden, "localhost": http.StatusOK, "127.0.0.1": http.StatusOK} {
+			req, _ := http.NewRequest(http.MethodGet, p.url+path, nil)
+			req.Host = host
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				t.Errorf("GET %s with Host %s: %s, want %d", path, host, resp.Status, want)
+			}
+		}
 	}
 	p.say(t, "alice", "/c2 fix --for 1h")
 	p.waitMessage(t, "bob", 20*time.Second, titled("Approval needed"))
@@ -155,5 +173,21 @@ func TestTeamsPackageIsReproducible(t *testing.T) {
 	}
 	if strings.Join(names, ",") != "color.png,manifest.json,outline.png" {
 		t.Fatalf("package holds %v", names)
+	}
+}
+
+// TestOpsHostsOnlyOnLoopback: off loopback, Prometheus and probes use names
+// c2bot cannot know, so no Host is refused there.
+func TestOpsHostsOnlyOnLoopback(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	for listen, want := range map[string]int{":3978": http.StatusNoContent, "10.0.0.5:3978": http.StatusNoContent,
+		"127.0.0.1:3978": http.StatusForbidden, "localhost:3978": http.StatusForbidden, "[::1]:3978": http.StatusForbidden} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		req.Host = "c2bot-0.c2bot.monitoring.svc:3978"
+		opsHosts(listen, slog.New(slog.DiscardHandler))(ok).ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("listen %s, Host %s: %d, want %d", listen, req.Host, rec.Code, want)
+		}
 	}
 }
