@@ -19,7 +19,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +48,9 @@ type Adapter struct {
 	// served are the workspaces requests may come from.
 	served *workspaces
 	botID  atomic.Pointer[string] // the bot's user id, learnt from auth.test
+	// scopes are the bot token's scopes as auth.test's X-OAuth-Scopes
+	// header gave them; nil when it gave none.
+	scopes atomic.Pointer[[]string]
 	sleep  func(ctx context.Context, d time.Duration) error
 	notify sync.WaitGroup // background "busy" notices, waited for by Close
 	slots  chan struct{}  // bounds concurrent background notices
@@ -132,6 +137,10 @@ func (a *Adapter) Check(ctx context.Context) error {
 	}
 	id := resp.UserID
 	a.botID.Store(&id)
+	if missing := a.MissingHistoryScopes(); len(missing) > 0 {
+		a.log.WarnContext(ctx, "the bot token lacks scopes c2bot uses to find a notice it may already have posted; "+
+			"an interrupted notice will be posted again (grant them as in the app manifest)", "missing", strings.Join(missing, ","))
+	}
 	a.served.learn(resp.TeamID, resp.EnterpriseID, resp.IsEnterpriseInstall)
 	a.log.InfoContext(ctx, "slack connected", "team", resp.Team, "team_id", resp.TeamID, "enterprise_id", resp.EnterpriseID,
 		"enterprise_install", resp.IsEnterpriseInstall, "bot_user", resp.User, "bot_user_id", resp.UserID)
@@ -181,7 +190,39 @@ func (a *Adapter) authTest(ctx context.Context) (*authTestResponse, error) {
 	if !out.OK {
 		return nil, slack.SlackErrorResponse{Err: out.Error}
 	}
+	// Web API answers name the token's scopes in X-OAuth-Scopes (what
+	// Slack's SDKs surface as response_metadata.scopes,
+	// docs.slack.dev/tools/node-slack-sdk/reference/web-api/interfaces/WebAPICallResult).
+	if h := res.Header.Get("X-OAuth-Scopes"); h != "" {
+		var scopes []string
+		for sc := range strings.SplitSeq(h, ",") {
+			if sc = strings.TrimSpace(sc); sc != "" {
+				scopes = append(scopes, sc)
+			}
+		}
+		a.scopes.Store(&scopes)
+	}
 	return &out, nil
+}
+
+// historyScopes are the scopes Find reads conversations with (find.go).
+var historyScopes = []string{"channels:history", "groups:history", "im:history"}
+
+// MissingHistoryScopes lists the *:history scopes the bot token lacks, as
+// auth.test (Check) reported its scopes; nil when it has them all or when
+// Slack did not say.
+func (a *Adapter) MissingHistoryScopes() []string {
+	p := a.scopes.Load()
+	if p == nil {
+		return nil
+	}
+	var missing []string
+	for _, want := range historyScopes {
+		if !slices.Contains(*p, want) {
+			missing = append(missing, want)
+		}
+	}
+	return missing
 }
 
 func (a *Adapter) botUserID() string {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -150,5 +151,26 @@ func TestKeyIsTheFirstBlockID(t *testing.T) {
 	long, _ := render(bot.Message{Text: "x", Key: string(make([]byte, 400))})
 	if len(long[0].ID()) > maxBlockID {
 		t.Fatalf("block_id of %d characters", len(long[0].ID()))
+	}
+}
+
+func TestMissingHistoryScopesFromAuthTest(t *testing.T) {
+	a, srv, _ := newTestAdapter(t, time.Now(), nil)
+	if m := a.MissingHistoryScopes(); m != nil {
+		t.Fatalf("before auth.test: %v; want nil (not known)", m)
+	}
+	srv.SetScopes("commands", "chat:write", "im:history")
+	if err := a.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if m := a.MissingHistoryScopes(); !slices.Equal(m, []string{"channels:history", "groups:history"}) {
+		t.Fatalf("missing = %v", m)
+	}
+	srv.SetScopes(slacktest.ManifestScopes...)
+	if err := a.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if m := a.MissingHistoryScopes(); len(m) != 0 {
+		t.Fatalf("with the manifest's scopes: missing %v", m)
 	}
 }

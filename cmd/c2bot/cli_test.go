@@ -191,3 +191,27 @@ func TestOpsHostsOnlyOnLoopback(t *testing.T) {
 		}
 	}
 }
+
+// TestDoctorWarnsOfMissingHistoryScopes: doctor reads the token's scopes
+// from auth.test and says what a missing *:history scope costs, without
+// failing.
+func TestDoctorWarnsOfMissingHistoryScopes(t *testing.T) {
+	sb, env := sandboxEnv(t)
+	r := slackRigOn(t, sb, env, false)
+	run := func() string {
+		cmd := exec.Command(binary, "doctor")
+		cmd.Env = childEnv(env)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("doctor: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	if out := run(); !strings.Contains(out, "ok   slack") || strings.Contains(out, "warn slack scopes") {
+		t.Fatalf("doctor with the manifest's scopes:\n%s", out)
+	}
+	r.fake.SetScopes("commands", "chat:write", "app_mentions:read", "channels:history")
+	if out := run(); !strings.Contains(out, "warn slack scopes: the bot token lacks groups:history, im:history") {
+		t.Fatalf("doctor without two history scopes:\n%s", out)
+	}
+}

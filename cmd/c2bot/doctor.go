@@ -42,6 +42,8 @@ func cmdDoctor(ctx context.Context, argv []string, stdout, stderr io.Writer, get
 		}
 		fmt.Fprintln(stdout)
 	}
+	// warn is for what works, but less well than it could; it fails nothing.
+	warn := func(what, detail string) { fmt.Fprintf(stdout, "warn %s: %s\n", what, detail) }
 	report(true, "configuration", "flags, C2_* environment and C2_CONFIG file read")
 
 	if st, err := openStore(ctx, cfg.DB, nil); err != nil {
@@ -116,6 +118,10 @@ func cmdDoctor(ctx context.Context, argv []string, stdout, stderr io.Writer, get
 			cancel()
 		}
 		report(err == nil, "slack", errText(err, "bot token accepted by auth.test"))
+		if missing := sl.MissingHistoryScopes(); err == nil && len(missing) > 0 {
+			warn("slack scopes", "the bot token lacks "+strings.Join(missing, ", ")+
+				": a notice whose post was interrupted (a crash, a lost answer) cannot be looked up and is posted again; grant them as in the app manifest")
+		}
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d check(s) failed", failed)

@@ -313,6 +313,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	switch method {
 	case "auth.test":
+		// Web API answers name the token's scopes in this header.
+		w.Header().Set("X-OAuth-Scopes", strings.Join(s.scopeList(), ","))
 		writeJSON(w, map[string]any{
 			"ok": true, "url": "https://c2-test.slack.com/", "team": "c2 test",
 			"user": "c2bot", "team_id": TeamID, "user_id": BotUserID, "bot_id": BotID,
