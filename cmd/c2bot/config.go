@@ -368,6 +368,10 @@ func loadFile(c *Config, path string) error {
 		// that swallows the rest) would otherwise be ignored silently.
 		if top := root.Content[0]; top.Kind != yaml.MappingNode {
 			return fmt.Errorf("config file %s: line %d: the file must be a mapping of settings (key: value)", path, top.Line)
+		} else if top.Style&yaml.FlowStyle != 0 {
+			// yaml.v3 silently drops whatever follows a {…} mapping at the
+			// top ("{}" then "client_secret: …" reads as empty).
+			return fmt.Errorf("config file %s: line %d: write the settings one per line (key: value), not as a {…} mapping", path, top.Line)
 		} else if top.Column != 1 {
 			// yaml.v3 silently drops later, less indented lines after an
 			// indented first key: refuse rather than lose settings.

@@ -249,9 +249,11 @@ func TestGovernanceSettings(t *testing.T) {
 }
 
 // A file that is not a mapping of settings is refused, not ignored (found by
-// FuzzConfigFile: an anchor swallowed the whole file and its secret).
+// FuzzConfigFile: an anchor swallowed the whole file and its secret; later,
+// a top-level {…} mapping after which yaml.v3 drops every line).
 func TestConfigFileMustBeAMapping(t *testing.T) {
-	for _, file := range []string{"&0,\nclient_secret: s\n", "- listen: x\n", "just text\n", " channels:\nclient_secret: s\n"} {
+	for _, file := range []string{"&0,\nclient_secret: s\n", "- listen: x\n", "just text\n", " channels:\nclient_secret: s\n",
+		"{}\nclient_secret: s\n", "{listen: 127.0.0.1:1}\napprovers: [slack:U1]\n"} {
 		if _, err := loadWith(t, nil, nil, file); err == nil || !strings.Contains(err.Error(), "config file") {
 			t.Errorf("%q: err = %v, want a refusal saying it must be a mapping", file, err)
 		}
