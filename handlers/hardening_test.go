@@ -481,3 +481,34 @@ func TestLateWriteWatchLeavesANewerChangeAlone(t *testing.T) {
 		t.Fatalf("audit = %v, want late_check_skipped only", acts)
 	}
 }
+
+// TestLateWriteWatchIsAbandonedWhenChecksKeepFailing: a watch whose checks
+// fail for a day past its end stops, audited, instead of running forever.
+func TestLateWriteWatchIsAbandonedWhenChecksKeepFailing(t *testing.T) {
+	e := newEnv(t, func(cfg *handlers.Config, _ *handlers.TenantConfig) {
+		cfg.ApplyLease = 2 * time.Second
+	})
+	card := e.requestFix("")
+	h := e.sb.HoldRequest(sandbox.HoldSpec{Method: http.MethodPatch, Late: true})
+	defer h.Release()
+	e.click(bob, card.Ref, "Approve")
+	<-h.Arrived()
+	<-h.Gone()
+	e.clock.Advance(2 * time.Minute)
+	e.due() // reverted, watching
+	if r := e.request("r-1"); r.State != store.Reverted || r.DueAt.IsZero() {
+		t.Fatalf("after the re-check: %s due %v", r.State, r.DueAt)
+	}
+	e.sb.Fail(sandbox.FailRule{Status: http.StatusServiceUnavailable}) // every Graph call, from now on
+	for range 6 {
+		e.clock.Advance(6 * time.Hour)
+		e.due()
+	}
+	r := e.request("r-1")
+	if r.State != store.Reverted || !r.DueAt.IsZero() {
+		t.Fatalf("after 36 hours of failing checks: %s due %v; want the watch given up", r.State, r.DueAt)
+	}
+	if acts := auditActions(t, e, "r-1"); !slices.Contains(acts, "late_watch_abandoned") {
+		t.Fatalf("audit = %v, want late_watch_abandoned", acts)
+	}
+}

@@ -26,6 +26,10 @@ import (
 // first check that succeeds after lateWatch.
 const lateWatch = time.Hour
 
+// lateWatchGrace is how long after lateWatch failing checks are retried
+// before the watch is abandoned (audited as late_watch_abandoned).
+const lateWatchGrace = 24 * time.Hour
+
 // watchingLate reports whether r is a reverted request whose late-write
 // watch is still on.
 func watchingLate(r store.Request) bool {
@@ -113,6 +117,15 @@ func (c *Core) lateCheck(ctx context.Context, id string) {
 				Detail: "held by a newer change: " + strings.Join(skipped, ", ")})
 		}
 		switch {
+		case cerr != nil && done.After(f.LateWatchUntil.Add(lateWatchGrace)):
+			// Checks have failed for a day past the watch (the tenant is no
+			// longer configured, the app lost its permissions): stop, and
+			// say so where an auditor looks.
+			ch.Audit = append(ch.Audit, store.Event{Actor: "c2bot", Action: "late_watch_abandoned",
+				Detail: "the late-write checks kept failing: " + ErrorMessage(cerr)})
+			f.LateWatchUntil, f.LastError = time.Time{}, ErrorMessage(cerr)
+			r.DueAt = time.Time{}
+			ended = true
 		case cerr != nil:
 			f.LastError = ErrorMessage(cerr)
 			r.DueAt = done.Add(c.backoff(f.LateChecks))
@@ -133,10 +146,14 @@ func (c *Core) lateCheck(ctx context.Context, id string) {
 		}
 		return
 	}
-	switch {
-	case len(undone) > 0:
+	if len(undone) > 0 {
 		c.observe("late_write_undone")
 		c.log.WarnContext(ctx, "a write that had timed out landed after the rollback; put back", "outcomes", describeOutcomes(undone))
+	}
+	switch {
+	case ended && cerr != nil:
+		c.observe("late_watch_abandoned")
+		c.log.ErrorContext(ctx, "late-write watch abandoned: its checks kept failing", "err", cerr)
 	case cerr != nil:
 		c.log.WarnContext(ctx, "late-write check failed; will retry", "err", cerr)
 	case ended:
