@@ -530,13 +530,22 @@ func (s *Store) putOutbox(ctx context.Context, tx pgx.Tx, it store.OutboxItem) e
 	if it.NextAttempt.IsZero() {
 		it.NextAttempt = it.CreatedAt
 	}
+	if err := insertOutbox(ctx, tx, it); err != nil {
+		return fmt.Errorf("store outbox item %d: %w", id, err)
+	}
+	return nil
+}
+
+// insertOutbox writes item it, id included, as one row: the columns the
+// outbox methods update, and the whole item as the body.
+func insertOutbox(ctx context.Context, tx pgx.Tx, it store.OutboxItem) error {
 	body, err := json.Marshal(it)
 	if err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO c2bot_outbox (id, request_id, next_ns, attempts, last_error, tried_ns, body) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		int64(id), it.RequestID, ns(it.NextAttempt), it.Attempts, it.LastError, triedNS(it.Tried), body); err != nil {
-		return fmt.Errorf("store outbox item %d: %w", id, dbErr(err))
+		int64(it.ID), it.RequestID, ns(it.NextAttempt), it.Attempts, it.LastError, triedNS(it.Tried), body); err != nil {
+		return dbErr(err)
 	}
 	return nil
 }
@@ -1064,13 +1073,8 @@ func (s *Store) Import(ctx context.Context, d store.Dump) error {
 			auditSeq = maxSeq(auditSeq, e.Seq)
 		}
 		for _, it := range d.Outbox {
-			body, err := json.Marshal(it)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO c2bot_outbox (id, request_id, next_ns, attempts, last_error, tried_ns, body) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-				int64(it.ID), it.RequestID, ns(it.NextAttempt), it.Attempts, it.LastError, triedNS(it.Tried), body); err != nil {
-				return fmt.Errorf("outbox item %d: %w", it.ID, dbErr(err))
+			if err := insertOutbox(ctx, tx, it); err != nil {
+				return fmt.Errorf("outbox item %d: %w", it.ID, err)
 			}
 			outSeq = maxSeq(outSeq, it.ID)
 		}
