@@ -343,32 +343,49 @@ func TestWriteFailingAfterLeaseLossKeepsRevertScheduled(t *testing.T) {
 	}
 }
 
+// timedOutApply approves a fix whose PATCH the sandbox holds past the
+// client timeout (each write is given a second): the apply gives up, and
+// the rollback finds nothing changed and schedules its re-check. The held
+// write lands when h is released.
+func timedOutApply(t *testing.T) (*env, posted, sandbox.Held) {
+	t.Helper()
+	e := newEnv(t, func(cfg *handlers.Config, _ *handlers.TenantConfig) {
+		cfg.ApplyLease = 2 * time.Second
+	})
+	card := e.requestFix("")
+	h := e.sb.HoldRequest(sandbox.HoldSpec{Method: http.MethodPatch, Late: true})
+	t.Cleanup(h.Release)
+	e.click(bob, card.Ref, "Approve")
+	<-h.Arrived()
+	<-h.Gone()
+	return e, card, h
+}
+
+// waitLanded waits until a released late write has turned Security
+// defaults off.
+func (e *env) waitLanded() {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !opened(e.sb.State()) {
+		if time.Now().After(deadline) {
+			e.t.Fatal("the late write never landed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // A write whose attempt timed out has an unknown outcome: Graph may take it
 // after the rollback has read the tenant. The rollback must not end failed
 // (failed next to a changed tenant); it keeps a re-check scheduled, which
 // puts back the write that landed late. Found by the fault-injection suite
 // ("a PATCH held past the client timeout lands after the rollback").
 func TestTimedOutWriteLandingAfterRollbackIsUndone(t *testing.T) {
-	e := newEnv(t, func(cfg *handlers.Config, _ *handlers.TenantConfig) {
-		cfg.ApplyLease = 2 * time.Second // each write is given a second
-	})
-	card := e.requestFix("")
-	h := e.sb.HoldRequest(sandbox.HoldSpec{Method: http.MethodPatch, Late: true})
-	defer h.Release()
-	e.click(bob, card.Ref, "Approve") // the PATCH times out; the rollback finds nothing changed
-	<-h.Arrived()
-	<-h.Gone()
+	e, card, h := timedOutApply(t)
 	if !blocked(e.sb.State()) {
 		t.Fatalf("the held write landed before its release: %+v", e.sb.State())
 	}
 	h.Release() // now it lands, after the rollback
-	deadline := time.Now().Add(10 * time.Second)
-	for !opened(e.sb.State()) {
-		if time.Now().After(deadline) {
-			t.Fatal("the late write never landed")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	e.waitLanded()
 	r := e.request("r-1")
 	if r.State == store.Failed {
 		t.Fatalf("request failed while the tenant holds the late write (%+v)", e.sb.State())
@@ -395,15 +412,7 @@ func TestTimedOutWriteLandingAfterRollbackIsUndone(t *testing.T) {
 // even after the re-check ended the request reverted is found by the
 // late-write watch, put back and announced; the watch then ends.
 func TestWriteLandingAfterTheRecheckIsUndone(t *testing.T) {
-	e := newEnv(t, func(cfg *handlers.Config, _ *handlers.TenantConfig) {
-		cfg.ApplyLease = 2 * time.Second // each write is given a second
-	})
-	card := e.requestFix("")
-	h := e.sb.HoldRequest(sandbox.HoldSpec{Method: http.MethodPatch, Late: true})
-	defer h.Release()
-	e.click(bob, card.Ref, "Approve") // the PATCH times out; the rollback finds nothing changed
-	<-h.Arrived()
-	<-h.Gone()
+	e, card, h := timedOutApply(t)
 	e.clock.Advance(2 * time.Minute) // the re-check: the tenant is at its snapshot
 	e.due()
 	r := e.request("r-1")
@@ -414,13 +423,7 @@ func TestWriteLandingAfterTheRecheckIsUndone(t *testing.T) {
 		t.Errorf("Reverted notice does not say the watch goes on: %q", got.Text)
 	}
 	h.Release() // it lands now, after the request ended reverted
-	deadline := time.Now().Add(10 * time.Second)
-	for !opened(e.sb.State()) {
-		if time.Now().After(deadline) {
-			t.Fatal("the late write never landed")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	e.waitLanded()
 
 	e.clock.Advance(5 * time.Minute)
 	e.due()
@@ -453,14 +456,7 @@ func TestWriteLandingAfterTheRecheckIsUndone(t *testing.T) {
 // approved change of the same setting is that change's to revert; the watch
 // does not undo it.
 func TestLateWriteWatchLeavesANewerChangeAlone(t *testing.T) {
-	e := newEnv(t, func(cfg *handlers.Config, _ *handlers.TenantConfig) {
-		cfg.ApplyLease = 2 * time.Second
-	})
-	card := e.requestFix("")
-	h := e.sb.HoldRequest(sandbox.HoldSpec{Method: http.MethodPatch, Late: true})
-	e.click(bob, card.Ref, "Approve")
-	<-h.Arrived()
-	<-h.Gone()
+	e, _, h := timedOutApply(t)
 	h.Release()
 	e.clock.Advance(2 * time.Minute)
 	e.due() // the re-check puts the late write back and ends reverted, watching
@@ -485,15 +481,7 @@ func TestLateWriteWatchLeavesANewerChangeAlone(t *testing.T) {
 // TestLateWriteWatchIsAbandonedWhenChecksKeepFailing: a watch whose checks
 // fail for a day past its end stops, audited, instead of running forever.
 func TestLateWriteWatchIsAbandonedWhenChecksKeepFailing(t *testing.T) {
-	e := newEnv(t, func(cfg *handlers.Config, _ *handlers.TenantConfig) {
-		cfg.ApplyLease = 2 * time.Second
-	})
-	card := e.requestFix("")
-	h := e.sb.HoldRequest(sandbox.HoldSpec{Method: http.MethodPatch, Late: true})
-	defer h.Release()
-	e.click(bob, card.Ref, "Approve")
-	<-h.Arrived()
-	<-h.Gone()
+	e, _, _ := timedOutApply(t)
 	e.clock.Advance(2 * time.Minute)
 	e.due() // reverted, watching
 	if r := e.request("r-1"); r.State != store.Reverted || r.DueAt.IsZero() {
