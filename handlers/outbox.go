@@ -305,13 +305,10 @@ func (c *Core) postOnce(ctx context.Context, s bot.Sender, it store.OutboxItem, 
 		}
 		return s.Post(ctx, conv, msg)
 	}
-	f, ok := s.(bot.Finder)
-	if !ok {
-		c.log.WarnContext(ctx, "notification may have been delivered before; posting it again (this platform cannot be asked)",
-			"outbox_id", it.ID, "request", it.RequestID, "platform", s.Platform(), "first_tried", it.Tried)
-		return s.Post(ctx, conv, msg)
+	ref, found, err := bot.MessageRef{}, false, fmt.Errorf("%s cannot be asked: %w", s.Platform(), bot.ErrCannotLook)
+	if f, ok := s.(bot.Finder); ok {
+		ref, found, err = f.Find(ctx, conv, msg.Key)
 	}
-	ref, found, err := f.Find(ctx, conv, msg.Key)
 	switch {
 	case err == nil && found:
 		c.log.InfoContext(ctx, "notification had been delivered before c2bot could record it; not posting it again",
