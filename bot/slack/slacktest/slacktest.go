@@ -157,11 +157,16 @@ func (s *Server) SetScopes(scopes ...string) {
 func (s *Server) Add(m Message) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.seq++
-	m.TS = fmt.Sprintf("%d.%06d", 1700000000+s.seq, s.seq)
+	m.TS = s.nextTSLocked()
 	s.messages = append(s.messages, &m)
 	s.notifyLocked()
 	return m.TS
+}
+
+// nextTSLocked is the ts of the next message, increasing; s.mu is held.
+func (s *Server) nextTSLocked() string {
+	s.seq++
+	return fmt.Sprintf("%d.%06d", 1700000000+s.seq, s.seq)
 }
 
 // Close stops the server and any Socket Mode connection.
@@ -328,10 +333,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, map[string]any{"ok": false, "error": "user_not_in_channel"})
 			return
 		}
-		s.seq++
 		m := &Message{
 			Channel:   f.Get("channel"),
-			TS:        fmt.Sprintf("%d.%06d", 1700000000+s.seq, s.seq),
+			TS:        s.nextTSLocked(),
 			ThreadTS:  f.Get("thread_ts"),
 			Text:      f.Get("text"),
 			Blocks:    json.RawMessage(f.Get("blocks")),
