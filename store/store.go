@@ -835,25 +835,12 @@ func (s *Store) OutboxRetry(ctx context.Context, id uint64, next time.Time, last
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketOutbox)
-		v := b.Get(u64Key(id))
-		if v == nil {
-			return ErrNotFound
-		}
-		var it OutboxItem
-		if err := json.Unmarshal(v, &it); err != nil {
-			return fmt.Errorf("decode: %w", err)
-		}
+	return s.updateOutbox(id, "retry", func(it *OutboxItem) bool {
 		it.Attempts++
 		it.NextAttempt = next
 		it.LastError = lastErr
-		return putJSON(b, u64Key(id), it)
+		return true
 	})
-	if err != nil {
-		return fmt.Errorf("outbox retry %d: %w", id, err)
-	}
-	return nil
 }
 
 // OutboxTry records that a delivery of item id starts at at: it sets Tried
@@ -867,6 +854,19 @@ func (s *Store) OutboxTry(ctx context.Context, id uint64, at time.Time) error {
 	if at.IsZero() {
 		return fmt.Errorf("outbox try %d: zero start time", id)
 	}
+	return s.updateOutbox(id, "try", func(it *OutboxItem) bool {
+		if !it.Tried.IsZero() {
+			return false
+		}
+		it.Tried = at
+		return true
+	})
+}
+
+// updateOutbox reads item id, lets fn change it and writes it back when fn
+// says so, in one transaction; what names the operation in errors. It
+// returns ErrNotFound when the item is gone.
+func (s *Store) updateOutbox(id uint64, what string, fn func(*OutboxItem) bool) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketOutbox)
 		v := b.Get(u64Key(id))
@@ -877,14 +877,13 @@ func (s *Store) OutboxTry(ctx context.Context, id uint64, at time.Time) error {
 		if err := json.Unmarshal(v, &it); err != nil {
 			return fmt.Errorf("decode: %w", err)
 		}
-		if !it.Tried.IsZero() {
+		if !fn(&it) {
 			return nil
 		}
-		it.Tried = at
 		return putJSON(b, u64Key(id), it)
 	})
 	if err != nil {
-		return fmt.Errorf("outbox try %d: %w", id, err)
+		return fmt.Errorf("outbox %s %d: %w", what, id, err)
 	}
 	return nil
 }
