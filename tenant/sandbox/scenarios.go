@@ -128,11 +128,7 @@ var scenarios = []Scenario{
 		state: func() State {
 			st := DefaultState()
 			st.SecurityDefaults, st.InvitedMatch = false, false
-			st.Policies = []Policy{{
-				ID: DefaultPolicyID, DisplayName: "Require multifactor authentication for all users", State: "enabled",
-				ClientAppTypes: []string{"all"}, IncludeUsers: []string{"All"}, ExcludeUsers: []string{},
-				PolicyMore: PolicyMore{Grant: []string{"mfa"}},
-			}}
+			st.Policies = []Policy{allUsersMFA()}
 			return st
 		},
 	},
@@ -151,19 +147,13 @@ var scenarios = []Scenario{
 		state: func() State {
 			st := DefaultState()
 			st.SecurityDefaults, st.InvitedMatch = false, false
-			st.Policies = []Policy{{
-				ID: DefaultPolicyID, DisplayName: "Require multifactor authentication for all users", State: "enabled",
-				ClientAppTypes: []string{"all"}, IncludeUsers: []string{"All"}, ExcludeUsers: []string{},
-				PolicyMore: PolicyMore{Grant: []string{"mfa"}},
-			}, {
-				ID: DevicePolicyID, DisplayName: "Require a compliant device for all users", State: "enabled",
-				ClientAppTypes: []string{"all"}, IncludeUsers: []string{"All"}, ExcludeUsers: []string{},
-				PolicyMore: PolicyMore{Grant: []string{"compliantDevice"}},
-			}, {
-				ID: DeviceOrMFAPolicyID, DisplayName: "Require a compliant or hybrid joined device or multifactor authentication for all users", State: "enabled",
-				ClientAppTypes: []string{"all"}, IncludeUsers: []string{"All"}, ExcludeUsers: []string{},
-				PolicyMore: PolicyMore{Grant: []string{"mfa", "compliantDevice", "domainJoinedDevice"}, GrantOperator: "OR"},
-			}}
+			st.Policies = []Policy{
+				allUsersMFA(),
+				allUsersPolicy(DevicePolicyID, "Require a compliant device for all users",
+					PolicyMore{Grant: []string{"compliantDevice"}}),
+				allUsersPolicy(DeviceOrMFAPolicyID, "Require a compliant or hybrid joined device or multifactor authentication for all users",
+					PolicyMore{Grant: []string{"mfa", "compliantDevice", "domainJoinedDevice"}, GrantOperator: "OR"}),
+			}
 			return st
 		},
 	},
@@ -254,4 +244,16 @@ func ClockFrom(start time.Time) func() time.Time {
 	}
 	t0 := time.Now()
 	return func() time.Time { return start.Add(time.Since(t0)) }
+}
+
+// allUsersPolicy is an enabled policy of Microsoft's templates' shape: all
+// users, every client app, nobody excluded, with grant controls more.
+func allUsersPolicy(id, name string, more PolicyMore) Policy {
+	return Policy{ID: id, DisplayName: name, State: "enabled",
+		ClientAppTypes: []string{"all"}, IncludeUsers: []string{"All"}, ExcludeUsers: []string{}, PolicyMore: more}
+}
+
+// allUsersMFA is the template policy that requires MFA for all users.
+func allUsersMFA() Policy {
+	return allUsersPolicy(DefaultPolicyID, "Require multifactor authentication for all users", PolicyMore{Grant: []string{"mfa"}})
 }
