@@ -60,9 +60,9 @@ func createdAt(t *testing.T, e map[string]any) time.Time {
 // users" template
 // (https://learn.microsoft.com/entra/identity/conditional-access/policy-all-users-mfa-strength).
 func mfaForAll(state string) Policy {
-	return Policy{ID: DefaultPolicyID, DisplayName: "Require multifactor authentication for all users", State: state,
-		ClientAppTypes: []string{"all"}, IncludeUsers: []string{"All"}, ExcludeUsers: []string{},
-		PolicyMore: PolicyMore{Grant: []string{"mfa"}}}
+	p := allUsersMFA()
+	p.State = state
+	return p
 }
 
 // TestSignInsFollowStateAfterPropagation: a delegated tool (modern auth with
